@@ -1,0 +1,16 @@
+"""diffuse_edu — multimodal diffusion on arbitrary state spaces, rebuilt for learning.
+
+Each modality is a state space with its own forward process and its own clock t ∈ [0, 1]; one network denoises them
+all (Rojas et al., *Diffuse Everything*, ICML 2025).
+"""
+from .config import FAST, get_device, hardware_summary, is_fast, pick, seed_everything
+from .schedules import (
+    Schedule,
+    ScheduleCosine,
+    ScheduleLogLinear,
+    ScheduleSDScaledLinear,
+    ScheduleVPLinear,
+    get_schedule,
+)
+
+__version__ = "0.1.0"
