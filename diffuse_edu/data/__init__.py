@@ -1,0 +1,1 @@
+"""Data: generators and loaders that need no network access at run time."""
