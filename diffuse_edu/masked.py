@@ -216,6 +216,15 @@ class MaskedProcess(Process):
         """1 − α(t): the probability that a token is masked at time t (same shape as ``t``)."""
         return 1.0 - self.schedule.alpha(t)
 
+    def marginal_probs(self, x0: Tensor, t: Tensor) -> Tensor:
+        """q_t(· | x0) over the V + 1 symbols (mask last): α onehot(x0) + (1 − α) onehot(mask); shape (B, ..., V+1)."""
+        x0 = self.validate(x0, "x0")
+        t = check_time(t, batch=x0.shape[0], device=x0.device).to(x0.device)
+        a = self.schedule.alpha(t.double()).reshape(-1, *([1] * x0.ndim))
+        return a * F.one_hot(x0, self.vocab_size + 1).double() + (1 - a) * F.one_hot(
+            torch.full_like(x0, self.mask_id), self.vocab_size + 1
+        ).double()
+
     def corrupt(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Mask each token of ``x0`` (shape (B, ...)) independently with probability 1 − α(t); ``t`` shape (B,)."""
         x0 = self.validate(x0, "x0")
@@ -313,6 +322,26 @@ class MaskedProcess(Process):
         s = s.double() if isinstance(s, Tensor) else torch.tensor(float(s), dtype=torch.float64)
         a_t, a_s = self.schedule.alpha(t), self.schedule.alpha(s)
         return ((a_s - a_t) / (1.0 - a_t).clamp_min(1e-300)).clamp(0.0, 1.0)
+
+    def posterior_probs(self, x_t: Tensor, x0_probs: Tensor, t: Tensor, s: Tensor) -> Tensor:
+        """q(x_s | x_t, x₀) over the V + 1 symbols, marginalised over x₀ ~ ``x0_probs``; shape (B, L, V+1).
+
+        A masked token stays masked w.p. 1 − r and becomes y w.p. r·x0_probs[y], r = (α_s − α_t)/(1 − α_t); an
+        unmasked token stays. ``x0_probs``: shape (B, L, V), or a long tensor (B, L) of clean tokens.
+        """
+        x_t = self.validate(x_t, "x_t", allow_mask=True)
+        t = check_time(t, batch=x_t.shape[0], name="t", device=x_t.device).to(x_t.device)
+        s = check_time(s, batch=x_t.shape[0], name="s", device=x_t.device).to(x_t.device)
+        if (s > t).any():
+            raise ValueError("a reverse step needs s <= t (time runs from 1 to 0); got some s > t.")
+        if not x0_probs.is_floating_point():
+            x0_probs = F.one_hot(self.validate(x0_probs, "x0"), self.vocab_size)
+        elif tuple(x0_probs.shape) != (*x_t.shape, self.vocab_size):
+            raise ValueError(f"x0_probs must have shape {(*x_t.shape, self.vocab_size)}; got {tuple(x0_probs.shape)}.")
+        r = self.reveal_probability(t, s).reshape(-1, *([1] * x_t.ndim))
+        masked = (x_t == self.mask_id).unsqueeze(-1)
+        reveal = torch.cat([r * x0_probs.double(), (1 - r).expand(*x_t.shape, 1)], dim=-1)
+        return torch.where(masked, reveal, F.one_hot(x_t, self.vocab_size + 1).double())
 
     def probs(self, output: Tensor) -> Tensor:
         """softmax(output) in ``sampling_dtype``, shape (B, L, V)."""
