@@ -58,7 +58,7 @@ def test_ema_matches_closed_form_on_one_parameter():
     model = nn.Linear(1, 1, bias=False)
     with torch.no_grad():
         model.weight.fill_(1.0)
-    ema = EMA(model, d)
+    ema = EMA(model, d, warmup=False)
     values = [2.0, -1.0, 0.5, 3.0]
     for v in values:
         with torch.no_grad():
@@ -72,12 +72,33 @@ def test_ema_matches_closed_form_on_one_parameter():
     assert target.weight.item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_ema_warmup_decay_sequence():
+    # d_n = min(decay, (1 + n)/(10 + n)): 2/11, 3/12, ... until it reaches the target decay.
+    model = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    ema = EMA(model, 0.5)
+    seen = []
+    for _ in range(12):
+        seen.append(ema.current_decay())
+        ema.update(model)
+    assert seen[:3] == pytest.approx([2 / 11, 3 / 12, 4 / 13])
+    assert seen[-1] == 0.5 and max(seen) == 0.5
+    # With warmup, one update from initial weight w0 to p gives d_1·w0 + (1 − d_1)·p.
+    ema = EMA(model, 0.999)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model)
+    assert ema.module.weight.item() == pytest.approx(9 / 11)
+
+
 def test_ema_inside_training_tracks_weights():
     x, y = _regression()
     model = nn.Linear(3, 1)
     w0 = model.weight.detach().clone()
     weights = []
-    for s in train_iter(model, _mse, lambda: (x, y), steps=4, ema_decay=0.5, device="cpu", progress=False):
+    for s in train_iter(model, _mse, lambda: (x, y), steps=4, ema_decay=0.5, ema_warmup=False, device="cpu",
+                        progress=False):
         weights.append(s.model.weight.detach().clone())
     expected = w0
     for w in weights:
