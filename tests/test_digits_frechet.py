@@ -104,3 +104,18 @@ def test_nearest_neighbour_check_flags_copies():
     assert fresh.median_ratio == pytest.approx(1.0) and fresh.copy_fraction <= 0.02
     noise = fr.nearest_neighbour_check(torch.rand(50, 1, 8, 8) * 2 - 1)
     assert noise.median_ratio > 1.5 and noise.copy_fraction == 0.0
+
+
+def test_make_grid_layout_and_image_grid():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from diffuse_edu.viz import image_grid, make_grid
+
+    x = torch.arange(5.0)[:, None, None, None].expand(5, 1, 2, 2)  # image i is filled with the value i
+    g = make_grid(x, nrow=3, padding=1, pad_value=-1.0)
+    assert g.shape == (1, 2 * 3 - 1, 3 * 3 - 1)
+    assert g[0, 0, 0] == 0 and g[0, 0, 3] == 1 and g[0, 3, 3] == 4 and g[0, 0, 2] == -1
+    assert g[0, 3, 6] == -1  # the empty sixth slot stays padding
+    ax = image_grid(load_digits_images("test").images[:16], 4)
+    assert ax.images[0].get_array().shape == (35, 35)
