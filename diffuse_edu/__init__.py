@@ -16,3 +16,4 @@ from .schedules import (
 __version__ = "0.1.0"
 from .masked import MaskedProcess, draw_categorical, estimate_nelbo, nats_to_bits_per_token, stratified_times
 from .uniform import UniformProcess
+from .discrete_samplers import DiscreteSampleResult, sample_masked, sample_uniform

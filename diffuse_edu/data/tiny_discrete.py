@@ -8,6 +8,7 @@ noisy states). Tests and notebook 2 use it to check that ELBOs are bounds and sa
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -154,17 +155,22 @@ class UniformOracle:
     def __init__(self, dist: TinyDistribution, process):
         self.dist, self.process = dist, process
         self.calls = 0
+        c = dist.configs
+        # agree[s, k]: how many positions of noisy state s equal configuration k (the noisy states are the configs)
+        self._agree = (c[:, None, :] == c[None]).sum(-1).double()  # (K, K)
+        self._onehot = torch.nn.functional.one_hot(c, dist.vocab_size).double()  # (K, L, V)
 
     def marginals(self, x_t: Tensor, t: Tensor) -> Tensor:
         """p(x_0^i = v | x_t), shape (B, L, V), float64."""
-        V = self.dist.vocab_size
-        c = self.dist.configs.to(x_t.device)  # (K, L)
-        a = self.process.schedule.alpha(t.double()).reshape(-1, 1, 1)  # (B, 1, 1)
-        lik = (a * (x_t[:, None, :] == c[None]).double() + (1 - a) / V).prod(-1)  # (B, K)
-        post = lik * self.dist.probs.to(x_t.device)[None]
-        post = post / post.sum(-1, keepdim=True)
-        onehot = torch.nn.functional.one_hot(c, V).double()
-        return torch.einsum("bk,klv->blv", post, onehot)
+        V, L = self.dist.vocab_size, self.dist.length
+        agree = self._agree[_state_index(x_t.cpu(), V)]  # (B, K)
+        t = torch.as_tensor(t, dtype=torch.float64).cpu().expand(x_t.shape[0])
+        a = self.process.schedule.alpha(t)[:, None]
+        u = (1 - a) / V
+        # Π_j q_t(x_t^j | x_0^j) = (α + u)^{#agreements} u^{L − #agreements}, in logs (u → 0 near t = 0)
+        log_lik = agree * torch.log(a + u) + torch.where(agree < L, (L - agree) * torch.log(u), torch.zeros_like(agree))
+        post = torch.softmax(log_lik + self.dist.probs.log()[None], -1)  # (B, K)
+        return torch.einsum("bk,klv->blv", post, self._onehot).to(x_t.device)
 
     def __call__(self, x_t: Tensor, t: Tensor) -> Tensor:
         self.calls += 1
