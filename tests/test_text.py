@@ -252,3 +252,29 @@ def test_novelty_diversity_entropy():
     tok = torch.tensor([[1, 2, 0, 0], [1, 1, 0, 0]])
     assert sample_entropy(tok, 3) == pytest.approx(-(0.75 * math.log2(0.75) + 0.25 * math.log2(0.25)))
     assert sample_entropy(tok, 3, per_sample=True) == pytest.approx(0.5)  # 1 bit and 0 bits
+
+
+# ---------------------------------------------------------------- recipes (notebook 02, benchmark)
+
+
+def test_textlab_same_budget_and_cache_round_trip(tmp_path):
+    from diffuse_edu.textlab import TextSetup, bits_per_char_table, train_text_models
+
+    vocab = CharVocab("abc")
+    data = vocab.encode_batch(["ab", "cab", "a", "bca", "cc", "b"] * 4, 5)
+    setup = TextSetup(vocab.vocab_size, 5, width=16, depth=1, heads=2, steps=3, batch_size=4, warmup=1)
+    first = train_text_models(setup, data, cache_dir=tmp_path, device="cpu", progress=False)
+    assert not first.loaded and all(len(v) == 3 for v in first.losses.values())
+    assert first.models["masked"].vocab_in == 5 and first.models["uniform"].vocab_in == 4
+    again = train_text_models(setup, data, cache_dir=tmp_path, device="cpu", progress=False)
+    assert again.loaded
+    x = data[:6]
+    for k in ("masked", "uniform"):
+        t = torch.full((6,), 0.5)
+        assert torch.equal(again.models[k](x, t), first.models[k](x, t))  # the EMA weights came back exactly
+    assert torch.equal(again.models["ar"].nll(x), first.models["ar"].nll(x))
+    table = bits_per_char_table(again, data, x, n_samples=2, generator=torch.Generator().manual_seed(0))
+    assert set(table) == {"masked", "uniform", "ar", "unigram"}
+    assert table["masked"].stderr > 0 and table["ar"].stderr == 0
+    with pytest.raises(ValueError, match="kinds must be among"):
+        train_text_models(setup, data, kinds=("gpt",))
