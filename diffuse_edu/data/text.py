@@ -215,7 +215,8 @@ def read_surnames(path: str | Path | None = None, sha256: str | None = SURNAMES_
         path: the file; default :func:`surnames_path`.
         sha256: the expected checksum; ``None`` skips the check.
     Raises:
-        FileNotFoundError: the file is missing.  ValueError: the checksum differs.
+        FileNotFoundError: the file is missing.
+        ValueError: the checksum differs.
     """
     words, freqs = _read_cached(str(path or surnames_path()), sha256)
     return list(words), list(freqs)
