@@ -6,10 +6,12 @@ Forward: every token is replaced, independently, by the mask symbol ``mask_id = 
 Reverse: a masked token is revealed between t and s < t with probability :math:`(\alpha_s - \alpha_t)/(1 - \alpha_t)`,
 to a value drawn from the network's :math:`p_\theta(x_0^i \mid x_t)`; a revealed token never changes again.
 
-Loss (MDLM, Sahoo et al. 2024, eq. 10; Shi et al. 2024, eq. 4): the negative ELBO in nats is
+Loss (MDLM, Sahoo et al. 2024; MD4, Shi et al. 2024): the negative ELBO in nats is
 
-.. math::  \int_0^1 \frac{-\alpha'(t)}{1 - \alpha(t)}\; \mathbb{E}_{q(x_t|x_0)}
-           \sum_{i:\,x_t^i = m} -\log p_\theta(x_0^i \mid x_t)\; dt \;+\; L\,\alpha(1)\log V,
+$$
+\int_0^1 \frac{-\alpha'(t)}{1 - \alpha(t)}\; \mathbb{E}_{q(x_t|x_0)}
+\sum_{i:\,x_t^i = m} -\log p_\theta(x_0^i \mid x_t)\; dt \;+\; L\,\alpha(1)\log V,
+$$
 
 where the last term is the KL to the prior at t = 1 (see :meth:`MaskedProcess.prior_kl`). :meth:`MaskedProcess.loss`
 returns the integrand at one time, an unbiased one-sample estimate of the integral when t ~ U[0, 1].

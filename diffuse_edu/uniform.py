@@ -3,7 +3,9 @@ r"""The uniform process on token sequences: exact posterior, continuous-time ELB
 Forward (D3PM-uniform in continuous time; Austin et al. 2021, Schiff et al. 2024 "UDLM"): every token is, independently,
 resampled uniformly with probability 1 − α(t):
 
-.. math::  q_t(y \mid x_0) = \alpha_t\,[y = x_0] + \frac{1 - \alpha_t}{V}.
+$$
+q_t(y \mid x_0) = \alpha_t\,[y = x_0] + \frac{1 - \alpha_t}{V}.
+$$
 
 It is the CTMC with rate β/V to every other symbol, β = −α'/α. Between s < t,
 :math:`q(x_t \mid x_s) = \alpha_{t|s}[x_t = x_s] + (1 - \alpha_{t|s})/V` with :math:`\alpha_{t|s} = \alpha_t/\alpha_s`.
@@ -14,12 +16,16 @@ p_\theta(x_0 \mid x_t)`, per position — exact when p_θ is the true per-token 
 **ELBO.** Letting the steps shrink, each KL(q(x_s|x_t,x₀) ‖ p_θ(x_s|x_t)) becomes (t − s) times a rate divergence
 (Campbell et al. 2022; Lou et al. 2024), and the NELBO in nats is
 
-.. math::  \int_0^1 \mathbb{E}_{q_t(x_t|x_0)} \sum_i \frac{\beta_t}{V} \sum_{y \ne x_t^i}
-           s_y\,\big(r_y - 1 - \log r_y\big)\,dt \;+\; \mathrm{KL}(q_1(\cdot|x_0) \,\|\, \mathrm{Unif}),
+$$
+\int_0^1 \mathbb{E}_{q_t(x_t|x_0)} \sum_i \frac{\beta_t}{V} \sum_{y \ne x_t^i}
+s_y\,\big(r_y - 1 - \log r_y\big)\,dt \;+\; \mathrm{KL}(q_1(\cdot|x_0) \,\|\, \mathrm{Unif}),
+$$
 
 with :math:`s_y = q_t(y|x_0^i)/q_t(x_t^i|x_0^i)` (true reverse-rate ratio), :math:`\hat s_y = \sum_k p_\theta(k|x_t)\,
 q_t(y|k)/q_t(x_t^i|k)` (the model's) and :math:`r_y = \hat s_y / s_y`. Each term is ≥ 0 and vanishes iff ŝ = s. This
-is the Schiff et al. (2024) UDLM objective written as a Bregman divergence. With the exact per-token posterior it is
+is the continuous-time limit of the discrete-time KL sum for this reverse model (checked numerically in the tests);
+Schiff et al. (2024, UDLM) derive a continuous-time ELBO for uniform noise in another form. With the exact per-token
+posterior it is
 *tight* (= −log p(x₀) up to the tiny prior term): a CTMC moves one token at a time, so per-token reverse rates are
 the exact joint ones. Only discrete-time steps (several tokens moving at once) leave a gap.
 """
@@ -217,7 +223,7 @@ class UniformProcess(Process):
         generator: torch.Generator | None = None,
         reduction: str = "mean",
     ) -> tuple[Tensor, Tensor]:
-        """Monte-Carlo NELBO in nats per sequence and its standard error (:func:`~diffuse_edu.masked.estimate_nelbo`)."""
+        """Monte-Carlo NELBO in nats per sequence and its s.e. (:func:`~diffuse_edu.masked.estimate_nelbo`)."""
         return estimate_nelbo(self, model, x0, n_samples, antithetic, generator, reduction)
 
     # ---- reverse process -------------------------------------------------------------------------------------------

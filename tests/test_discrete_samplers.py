@@ -87,7 +87,8 @@ def test_tau_leaping_leaves_about_2_7_percent_masked_at_50_steps():
     expected = torch.prod(1 - r[:-1]).item()
     assert expected == pytest.approx(0.0273, abs=5e-4)
     shape = (500, 100)
-    res = sample_masked(_zero_model(2), proc, shape, 50, method="tau-leaping", generator=torch.Generator().manual_seed(0))
+    res = sample_masked(_zero_model(2), proc, shape, 50, method="tau-leaping",
+                        generator=torch.Generator().manual_seed(0))
     n = shape[0] * shape[1]  # tokens reveal independently of each other: binomial s.e. ≈ 0.0007
     assert abs(res.still_masked_before_final - expected) <= 5 * math.sqrt(expected * (1 - expected) / n)
     assert (res.samples < 2).all()

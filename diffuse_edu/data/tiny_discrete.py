@@ -8,7 +8,6 @@ noisy states). Tests and notebook 2 use it to check that ELBOs are bounds and sa
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -101,8 +100,10 @@ class TinyDistribution:
         return TinyDistribution(probs, self.vocab_size, self.length)
 
 
-def make_tiny_distribution(length: int = 3, vocab_size: int = 3, spread: float = 1.5, seed: int = 0) -> TinyDistribution:
-    """A random, non-factorised distribution: log-normal weights exp(``spread`` · z), z ~ N(0, 1), on all V**L sequences.
+def make_tiny_distribution(
+    length: int = 3, vocab_size: int = 3, spread: float = 1.5, seed: int = 0
+) -> TinyDistribution:
+    """A random, non-factorised distribution: log-normal weights exp(``spread``·z), z ~ N(0, 1), on all V**L sequences.
 
     Larger ``spread`` gives peakier, more strongly dependent distributions (further from the product of their
     marginals). Every sequence keeps a positive probability, so every posterior is well defined.
@@ -243,8 +244,10 @@ def uniform_sampler_law(oracle: UniformOracle, grid: Tensor) -> Tensor:
 def exact_discrete_time_nelbo(process, denoiser, x0: Tensor, grid: Tensor) -> Tensor:
     r"""The discrete-time NELBO of a reverse chain on ``grid``, computed exactly by enumerating every noisy state.
 
-    .. math:: \mathrm{KL}(q(x_{t_0}|x_0)\,\|\,p(x_{t_0})) + \sum_k \mathbb{E}_{q(x_{t_k}|x_0)}
-              \mathrm{KL}\big(q(x_{t_{k+1}} | x_{t_k}, x_0) \,\|\, p_\theta(x_{t_{k+1}} | x_{t_k})\big)
+    $$
+    \mathrm{KL}(q(x_{t_0}|x_0)\,\|\,p(x_{t_0})) + \sum_k \mathbb{E}_{q(x_{t_k}|x_0)}
+    \mathrm{KL}\big(q(x_{t_{k+1}} | x_{t_k}, x_0) \,\|\, p_\theta(x_{t_{k+1}} | x_{t_k})\big)
+    $$
 
     with :math:`p_\theta(x_s|x_t) = \prod_i` ``process.posterior_probs(x_t, softmax(denoiser(x_t, t)), t, s)``; the
     last grid time must be 0 (the last KL is then the reconstruction term −log p_θ(x₀|x_t)). It bounds the NLL of the
