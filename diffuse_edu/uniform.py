@@ -223,7 +223,12 @@ class UniformProcess(Process):
         generator: torch.Generator | None = None,
         reduction: str = "mean",
     ) -> tuple[Tensor, Tensor]:
-        """Monte-Carlo NELBO in nats per sequence and its s.e. (:func:`~diffuse_edu.masked.estimate_nelbo`)."""
+        """Monte-Carlo NELBO in nats per sequence and its s.e. (:func:`~diffuse_edu.masked.estimate_nelbo`).
+
+        The integrand is heavy-tailed: at small t a token differs from x₀ with probability ~ u_t and then weighs
+        ~ 1/u_t, so the variance grows like ∫ dt/t. Expect a standard error about 3× that of the masked NELBO for the
+        same ``n_samples`` (measured on the tiny world: 0.069 vs 0.022 nats), and use more samples.
+        """
         return estimate_nelbo(self, model, x0, n_samples, antithetic, generator, reduction)
 
     # ---- reverse process -------------------------------------------------------------------------------------------

@@ -204,3 +204,23 @@ def test_bad_input_raises_one_clear_error():
         sample_masked(_zero_model(3), proc, (2, 3), 2, grid=torch.tensor([0.0, 0.5, 1.0]))
     with pytest.raises(ValueError, match="grid must be"):
         sample_masked(_zero_model(3), proc, (2, 3), 2, grid="cosine")
+
+
+@pytest.mark.parametrize("shape", [(5,), (4, 2, 3)])
+def test_any_batch_shape_works(shape):
+    """Tokens of shape (B,) (one label per example) or (B, H, W) go through every method unchanged."""
+    V = 4
+    g = torch.Generator().manual_seed(8)
+    model = lambda x, t: torch.zeros(*x.shape, V)  # noqa: E731
+    for proc in (MaskedProcess(V), UniformProcess(V)):
+        x0 = torch.randint(0, V, shape, generator=g)
+        t = proc.sample_times(shape[0], g)
+        x_t = proc.corrupt(x0, t, generator=g)
+        out = model(x_t, t)
+        assert proc.loss(out, x0, x_t, t).shape == (shape[0],)
+        assert proc.step(x_t, t, t * 0.5, out, generator=g).shape == shape
+        assert proc.denoise(x_t, t, out).shape == shape
+        est, se = proc.nelbo(model, x0, n_samples=4, generator=g)
+        assert est.ndim == 0 and torch.isfinite(est) and se >= 0
+    assert sample_masked(model, MaskedProcess(V), shape, 6, generator=g).samples.shape == shape
+    assert sample_uniform(model, UniformProcess(V), shape, 6, generator=g).samples.shape == shape
