@@ -17,3 +17,5 @@ __version__ = "0.1.0"
 from .masked import MaskedProcess, draw_categorical, estimate_nelbo, nats_to_bits_per_token, stratified_times
 from .uniform import UniformProcess
 from .discrete_samplers import DiscreteSampleResult, sample_masked, sample_uniform
+from .gaussian import GaussianProcess
+from .samplers import SampleResult, edm_grid, sample, sample_iter, uniform_grid
