@@ -328,6 +328,35 @@ class GaussianProcess(Process):
         err = (output - self.target(x0, x_t, t)).pow(2).flatten(1).mean(1)
         return self.loss_weight(t).to(err.dtype) * err
 
+    def training_loss(
+        self,
+        model: Callable[[Tensor, Tensor], Tensor],
+        x0: Tensor,
+        generator: torch.Generator | None = None,
+        stratified: bool = True,
+    ) -> Tensor:
+        """Monte-Carlo estimate of the training objective on a batch: a scalar (mean of :meth:`loss`).
+
+        Draws t ~ U[0, 1) per example — stratified ``(u + i/B) mod 1`` with one shared u when ``stratified``, which
+        lowers the variance across t at no cost — then x_t by :meth:`corrupt_with_noise`, and scores ``model(x_t, t)``.
+        ``x0`` shape (B, ...); all randomness from ``generator``.
+        """
+        self.validate(x0, "x0")
+        b = x0.shape[0]
+        dev = generator.device if generator is not None else x0.device
+        if stratified:
+            u = torch.rand((), generator=generator, device=dev, dtype=x0.dtype)
+            t = (u + torch.arange(b, device=dev, dtype=x0.dtype) / b) % 1.0
+        else:
+            t = torch.rand(b, generator=generator, device=dev, dtype=x0.dtype)
+        t = t.to(x0.device)
+        c = self.corrupt_with_noise(x0, t, generator)
+        return self.loss(model(c.x_t, t), x0, c.x_t, t).mean()
+
+    def loss_fn(self, generator: torch.Generator | None = None, stratified: bool = True):
+        """``loss_fn(model, x0)`` for :func:`diffuse_edu.train.train`: :meth:`training_loss` with this generator."""
+        return lambda model, x0: self.training_loss(model, x0, generator=generator, stratified=stratified)
+
     # -- reverse process ----------------------------------------------------------------------------------------------
 
     def _beta(self, t: Tensor, x: Tensor) -> Tensor:

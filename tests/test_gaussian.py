@@ -216,3 +216,17 @@ def test_bad_input_raises_one_clear_error():
         GaussianProcess(weighting="min-snr-x")
     with pytest.raises(ValueError, match="method must be one of"):
         proc.step(torch.zeros(2, 2), torch.full((2,), 0.5), torch.full((2,), 0.3), torch.zeros(2, 2), method="heun")
+
+
+def test_training_loss_matches_manual_computation():
+    proc = GaussianProcess(prediction="v")
+    net = lambda x, t: x * t[:, None]  # any deterministic "network"
+    x0 = torch.randn(8, 2, generator=gen(0))
+    got = proc.training_loss(net, x0, generator=gen(1))
+    g = gen(1)
+    u = torch.rand((), generator=g)
+    t = (u + torch.arange(8) / 8) % 1.0  # stratified times: one per stratum [i/8, (i+1)/8)
+    assert sorted((t * 8).floor().long().tolist()) == list(range(8))
+    c = proc.corrupt_with_noise(x0, t, generator=g)
+    torch.testing.assert_close(got, proc.loss(net(c.x_t, t), x0, c.x_t, t).mean())
+    torch.testing.assert_close(proc.loss_fn(gen(1))(net, x0), got)

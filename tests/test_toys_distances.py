@@ -147,5 +147,8 @@ def test_distance_bad_input_raises():
         sliced_wasserstein(torch.zeros(5, 2), torch.zeros(5, 3))
     with pytest.raises(TypeError, match="floating-point"):
         energy_distance(torch.zeros(5, 2, dtype=torch.long), torch.zeros(5, 2))
+    ref = two_moons(50, generator=gen(0))
+    fl = noise_floor(two_moons, energy_distance, n=40, repeats=3, generator=gen(1), reference=ref)
+    assert len(fl.values) == 3 and all(math.isfinite(v) for v in fl.values)
     with pytest.raises(ValueError, match="repeats"):
         noise_floor(two_moons, energy_distance, n=10, repeats=1)

@@ -126,8 +126,12 @@ def noise_floor(
     n: int,
     repeats: int = 5,
     generator: torch.Generator | None = None,
+    reference: Tensor | None = None,
 ) -> NoiseFloor:
     """The value of ``metric`` between two independent draws of ``n`` points from ``sample_fn``, over ``repeats``.
+
+    With ``reference`` given, each repeat instead scores one fresh draw against that fixed reference sample — the
+    floor to use when model samples are scored against the same reference (a large reference lowers the spread).
 
     Args:
         sample_fn: ``sample_fn(n, generator)`` returns shape (n, D), e.g. ``mixture.sample``.
@@ -137,6 +141,9 @@ def noise_floor(
     """
     if repeats < 2:
         raise ValueError(f"repeats must be >= 2 to estimate a spread, got {repeats}.")
-    vals = [float(metric(sample_fn(n, generator), sample_fn(n, generator))) for _ in range(repeats)]
+    vals = [
+        float(metric(sample_fn(n, generator), sample_fn(n, generator) if reference is None else reference))
+        for _ in range(repeats)
+    ]
     v = torch.tensor(vals, dtype=torch.float64)
     return NoiseFloor(mean=v.mean().item(), std=v.std().item(), values=vals)
