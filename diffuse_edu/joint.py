@@ -4,7 +4,8 @@ A :class:`JointProcess` is a dict of named :class:`~diffuse_edu.process.Process`
 …). Each modality m is noised independently with its own time :math:`t_m`, so the joint forward process factorises,
 :math:`q(x_t \mid x_0) = \prod_m q_m(x^m_{t_m} \mid x^m_0)`, and one network
 ``net(xs: dict, ts: dict) -> dict`` sees every modality's noisy state and every modality's time and returns one output
-per modality. The training loss is the weighted sum of the per-modality losses (the multimodal loss of Rojas et al. 2025).
+per modality. The training loss is the weighted sum of the per-modality losses (the multimodal loss of Rojas et al.
+2025).
 
 Which times the network is trained on decides what it can do afterwards (:meth:`JointProcess.sample_times`):
 
@@ -116,8 +117,8 @@ class JointProcess:
                 raise ValueError(f"{name}[{n!r}] must have a batch dimension; got a 0-d tensor.")
             if self.event_shapes is not None and tuple(x.shape[1:]) != self.event_shapes[n]:
                 raise ValueError(
-                    f"{name}[{n!r}] has shape {tuple(x.shape)}; expected (B, {', '.join(map(str, self.event_shapes[n]))})"
-                    f" (event shape {self.event_shapes[n]})."
+                    f"{name}[{n!r}] has shape {tuple(x.shape)}; expected "
+                    f"(B, {', '.join(map(str, self.event_shapes[n]))}) (event shape {self.event_shapes[n]})."
                 )
             if batch is None:
                 batch, first = x.shape[0], n
@@ -206,7 +207,7 @@ class JointProcess:
         self, outputs: Mapping[str, Tensor], x0s: Mapping[str, Tensor], xts: Mapping[str, Tensor],
         ts: Mapping[str, Tensor],
     ) -> Tensor:
-        """Weighted sum of the per-modality losses, Σ_m w_m ℓ_m (the multimodal loss of Rojas et al. 2025); shape (B,)."""
+        """Weighted sum of the per-modality losses Σ_m w_m ℓ_m (Rojas et al. 2025), shape (B,)."""
         total = None
         for n, term in self.loss_terms(outputs, x0s, xts, ts).items():
             w = self.loss_weights[n]

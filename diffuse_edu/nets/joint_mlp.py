@@ -32,7 +32,7 @@ class JointMLP(nn.Module):
         time_dim: width of each modality's time embedding (the blocks see all of them concatenated).
         token_dim: width of a token's embedding before the projection to ``hidden``.
 
-    The defaults fit the notebook-3 toy, ``{"point": 2}`` and ``{"label": (1, 8)}``: about 0.2 M parameters.
+    The defaults fit the notebook-3 toy, ``{"point": 2}`` and ``{"label": (1, 8)}``: about 0.17 M parameters.
     """
 
     def __init__(
@@ -41,7 +41,7 @@ class JointMLP(nn.Module):
         discrete: Mapping[str, tuple[int, int]] | None = None,
         hidden: int = 128,
         depth: int = 3,
-        time_dim: int = 64,
+        time_dim: int = 32,
         token_dim: int = 64,
     ):
         super().__init__()
@@ -50,7 +50,8 @@ class JointMLP(nn.Module):
         if not continuous and not discrete:
             raise ValueError("JointMLP needs at least one modality.")
         if set(continuous) & set(discrete):
-            raise ValueError(f"a modality cannot be both continuous and discrete: {sorted(set(continuous) & set(discrete))}.")
+            both = sorted(set(continuous) & set(discrete))
+            raise ValueError(f"a modality cannot be both continuous and discrete: {both}.")
         for name, v in dict(hidden=hidden, depth=depth, time_dim=time_dim, token_dim=token_dim).items():
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ValueError(f"{name} must be a positive integer; got {v!r}.")
@@ -86,7 +87,8 @@ class JointMLP(nn.Module):
 
     def _check(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> int:
         if set(xs) != set(self.names) or set(ts) != set(self.names):
-            raise ValueError(f"JointMLP needs xs and ts for exactly {list(self.names)}; got {sorted(xs)} and {sorted(ts)}.")
+            raise ValueError(
+                f"JointMLP needs xs and ts for exactly {list(self.names)}; got {sorted(xs)} and {sorted(ts)}.")
         batch = None
         for n in self.names:
             x, t = xs[n], ts[n]
@@ -102,7 +104,7 @@ class JointMLP(nn.Module):
         return batch
 
     def forward(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Args: ``xs`` name → (B, D) floats or (B, L) tokens; ``ts`` name → (B,). Returns name → (B, D) or (B, L, V)."""
+        """``xs``: name → (B, D) floats or (B, L) tokens; ``ts``: name → (B,). Returns name → (B, D) or (B, L, V)."""
         batch = self._check(xs, ts)
         h = 0
         for n, layer in self.inp.items():
