@@ -82,6 +82,19 @@ def _append_to_section(nav, index_page: str, entries: list) -> bool:
     return False
 
 
+def _nav_paths(nav):
+    """Every page path named anywhere in the nav."""
+    for item in nav:
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            for value in item.values():
+                if isinstance(value, str):
+                    yield value
+                elif isinstance(value, list):
+                    yield from _nav_paths(value)
+
+
 def on_config(config):
     root = _root(config)
     # Snippets resolve paths against the working directory by default; anchor them at the repository root.
@@ -95,7 +108,9 @@ def on_config(config):
         API_INDEX: [{m: f"api/{m}.md"} for m in api_modules(root)],
         BENCH_INDEX: [{_title_of_markdown(p): f"benchmarks/{p.stem}.md"} for p in bench_results(root)],
     }
+    listed = set(_nav_paths(nav))  # pages named in mkdocs.yml keep their place and title there
     for index_page, entries in sections.items():
+        entries = [e for e in entries if (e if isinstance(e, str) else next(iter(e.values()))) not in listed]
         if not _append_to_section(nav, index_page, entries):
             log.warning("generated_pages: no nav section lists %s; its generated pages are not in the nav", index_page)
     return config
