@@ -37,7 +37,7 @@ from diffuse_edu.textlab import (
 from diffuse_edu.train import train_iter
 
 # The notebook's full-mode setup: the benchmark reuses its checkpoints when they are cached.
-NOTEBOOK_STEPS = 1500
+NOTEBOOK_STEPS = 600
 
 
 def _cpu_summary() -> str:

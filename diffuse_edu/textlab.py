@@ -4,7 +4,8 @@ Three character models of the surname corpus share one transformer trunk (width,
 budget (steps × batch size):
 
 * ``"masked"``: :class:`~diffuse_edu.masked.MaskedProcess` + bidirectional :class:`DiffusionTransformer`;
-* ``"uniform"``: :class:`~diffuse_edu.uniform.UniformProcess` + the same denoiser (without the mask symbol);
+* ``"uniform"``: :class:`~diffuse_edu.uniform.UniformProcess` + the same denoiser (without the mask symbol), wrapped in
+  :class:`UniformBayesDenoiser`;
 * ``"ar"``: :class:`CausalTransformer`, the exact-likelihood baseline.
 
 :func:`train_text_models` trains them one after the other (or loads them from a checkpoint folder when the settings
@@ -20,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -28,9 +30,11 @@ from .masked import MaskedProcess
 from .metrics.text import BitsPerChar, ar_bits_per_char, nelbo_bits_per_char, unigram_bits_per_char
 from .nets.transformer import CausalTransformer, DiffusionTransformer
 from .train import train_iter
+from .schedules import get_schedule
 from .uniform import UniformProcess
 
 __all__ = [
+    "UniformBayesDenoiser",
     "TextSetup",
     "TrainedText",
     "discrete_loss_fn",
@@ -42,6 +46,52 @@ __all__ = [
 ]
 
 KINDS = ("masked", "uniform", "ar")
+
+
+class UniformBayesDenoiser(nn.Module):
+    r"""Uniform-diffusion denoiser that applies Bayes' rule for the observed token analytically.
+
+    The exact posterior of one clean token given the noisy string factorises as
+    :math:`p(x_0^i \mid x_t) \propto q(x_t^i \mid x_0^i)\, p(x_0^i \mid x_t^{-i})`, with
+    :math:`q(x_t^i \mid x_0^i) = \alpha_t \mathbb{1}[x_t^i = x_0^i] + (1-\alpha_t)/V`. The network supplies the
+    context term (logits); we add :math:`\log q(x_t^i \mid \cdot)`. As t → 0 the output then collapses onto
+    :math:`x_t^i`, as the exact posterior does — which the uniform ELBO demands: its integrand charges about
+    1/t for any probability left on other letters near t = 0, so a plain network starts with a NELBO worse than
+    "know nothing" and trains with huge loss spikes. (The masked analogue is MDLM's carry-over of unmasked tokens.)
+
+    Args:
+        net: ``net(x_t (B, L) long, t (B,)) -> logits (B, L, V)``.
+        vocab_size: V.  schedule: name of the uniform process's schedule (same α(t)).
+    """
+
+    def __init__(self, net: nn.Module, vocab_size: int, schedule: str = "log-linear"):
+        super().__init__()
+        self.net = net
+        self.vocab_size = vocab_size
+        self.schedule_name = schedule
+        self.schedule = get_schedule(schedule)
+
+    def config(self) -> dict:
+        """Constructor arguments, JSON-serialisable (used by :mod:`diffuse_edu.checkpoint`)."""
+        return {"net": self.net.config(), "vocab_size": self.vocab_size, "schedule": self.schedule_name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "UniformBayesDenoiser":
+        """Rebuild from :meth:`config` (the inner network is a :class:`DiffusionTransformer`)."""
+        return cls(DiffusionTransformer.from_config(config["net"]), config["vocab_size"], config["schedule"])
+
+    def forward(self, x_t: Tensor, t: Tensor) -> Tensor:
+        """Logits of p(x_0 | x_t), shape (B, L, V), for ``x_t`` long (B, L) and ``t`` (B,)."""
+        logits = self.net(x_t, t)
+        t = torch.as_tensor(t, dtype=torch.float64, device=x_t.device).expand(x_t.shape[0])
+        a = self.schedule.alpha(t).reshape(-1, *([1] * x_t.ndim))  # (B, 1, 1)
+        # log q(x_t^i | x_0^i = y) for every y: log(α·1[y = x_t^i] + (1 − α)/V)
+        # (clamped so that t = 0, where the other letters are impossible, still gives finite logits)
+        log_lik = torch.log((a * F.one_hot(x_t, self.vocab_size) + (1 - a) / self.vocab_size).clamp_min(1e-30))
+        return logits + log_lik.to(logits.dtype)
+
+    def num_params(self) -> int:
+        return self.net.num_params()
 
 
 def discrete_loss_fn(process, generator: torch.Generator | None = None):
@@ -108,7 +158,8 @@ def build_text_models(setup: TextSetup) -> tuple[dict[str, nn.Module], dict[str,
     size = dict(width=setup.width, depth=setup.depth, heads=setup.heads)
     models = {
         "masked": DiffusionTransformer(V + 1, V, L, time_conditioning=setup.masked_time, **size),
-        "uniform": DiffusionTransformer(V, V, L, time_conditioning=setup.uniform_time, **size),
+        "uniform": UniformBayesDenoiser(DiffusionTransformer(V, V, L, time_conditioning=setup.uniform_time, **size),
+                                        V, setup.schedule),
         "ar": CausalTransformer(V, L, **size),
     }
     processes = {"masked": MaskedProcess(V, setup.schedule), "uniform": UniformProcess(V, setup.schedule)}

@@ -265,7 +265,7 @@ def test_textlab_same_budget_and_cache_round_trip(tmp_path):
     setup = TextSetup(vocab.vocab_size, 5, width=16, depth=1, heads=2, steps=3, batch_size=4, warmup=1)
     first = train_text_models(setup, data, cache_dir=tmp_path, device="cpu", progress=False)
     assert not first.loaded and all(len(v) == 3 for v in first.losses.values())
-    assert first.models["masked"].vocab_in == 5 and first.models["uniform"].vocab_in == 4
+    assert first.models["masked"].vocab_in == 5 and first.models["uniform"].net.vocab_in == 4
     again = train_text_models(setup, data, cache_dir=tmp_path, device="cpu", progress=False)
     assert again.loaded
     x = data[:6]
@@ -278,3 +278,26 @@ def test_textlab_same_budget_and_cache_round_trip(tmp_path):
     assert table["masked"].stderr > 0 and table["ar"].stderr == 0
     with pytest.raises(ValueError, match="kinds must be among"):
         train_text_models(setup, data, kinds=("gpt",))
+
+
+def test_uniform_bayes_denoiser_is_the_exact_posterior():
+    from diffuse_edu.textlab import UniformBayesDenoiser
+    from diffuse_edu.uniform import UniformProcess
+
+    # With a context-blind network whose logits are log p(x0), the output must be Bayes' posterior
+    # p(x0 | x_t) ∝ q(x_t | x0) p(x0) of a single token, computed here by brute force.
+    V, proc = 4, UniformProcess(4)
+    prior = torch.tensor([0.1, 0.2, 0.3, 0.4])
+
+    class Prior(torch.nn.Module):
+        def forward(self, x, t):
+            return prior.log().expand(*x.shape, V)
+
+    net = UniformBayesDenoiser(Prior(), V)
+    x_t = torch.tensor([[0, 3]])
+    for t in (0.0, 0.3, 1.0):
+        post = torch.softmax(net(x_t, torch.tensor([t])).double(), -1)[0]
+        a = float(proc.schedule.alpha(torch.tensor(t, dtype=torch.float64)))
+        for i, obs in enumerate(x_t[0].tolist()):
+            lik = torch.tensor([a * (y == obs) + (1 - a) / V for y in range(V)], dtype=torch.float64)
+            assert torch.allclose(post[i], lik * prior / (lik * prior).sum(), atol=1e-6)
