@@ -180,8 +180,8 @@ class GaussianProcess(Process):
             ``"min-snr-<γ>"`` (e.g. ``"min-snr-5"``) is Min-SNR-γ of Hang et al. 2023, min(SNR, γ)·‖x̂₀ − x₀‖²
             (w = min(SNR, γ)/SNR for ε, min(SNR, γ) for x₀, min(SNR, γ)/(SNR + 1) for v). A callable maps t (B,)
             to w (B,) directly.
-        clip_x0: if given, x̂₀ is clamped to [−clip_x0, clip_x0] inside :meth:`step` and :meth:`denoise` (use 1 for
-            data scaled to [−1, 1]); ``None`` leaves it untouched.
+        clip_x0: if given, x̂₀ is clamped to [−clip_x0, clip_x0] in the DDPM step and in :meth:`denoise` (use 1 for
+            data scaled to [−1, 1]); the Euler-type steps use the unclipped score. ``None`` leaves x̂₀ untouched.
         min_level: smallest α or σ ever divided by.
     """
 
