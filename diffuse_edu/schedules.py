@@ -111,8 +111,8 @@ class ScheduleSDScaledLinear(Schedule):
 
     In continuous time :math:`\beta(t) = 1000\,(\sqrt{\beta_0}(1-t) + \sqrt{\beta_1} t)^2` in the VP convention
     :math:`\alpha = \exp(-\tfrac12\int_0^t\beta)`. The official code writes the same curve as
-    :math:`500(\dots)^2` with :math:`\alpha = \exp(-\int_0^t \beta)`. α(1) ≈ 0.0690, which equals
-    :math:`\sqrt{\bar\alpha_T}` of the 1000-step discrete DDPM schedule.
+    :math:`500(\dots)^2` with :math:`\alpha = \exp(-\int_0^t \beta)`. α(1) ≈ 0.0690, the continuous-time
+    limit of :math:`\sqrt{\bar\alpha_T}` of the 1000-step discrete DDPM schedule (whose product gives 0.0683).
     """
 
     name = "sd-scaled-linear"
