@@ -225,7 +225,7 @@ def sample_joint_iter(
                 out[n] = mix_outputs(joint[n], out[n], weak[n], guidance.omega)
         for n in moving:
             j = k - offsets[n]
-            t, s = grids_[n][j].item(), grids_[n][j + 1].item()
+            s = grids_[n][j + 1].item()
             tb = ts[n]
             if j == grids_[n].numel() - 2 and s == 0.0 and denoise_last:
                 xs[n] = joint[n].denoise(xs[n], tb, out[n], **extra.get(n, {}))

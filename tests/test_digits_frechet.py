@@ -9,15 +9,6 @@ from diffuse_edu.data.digits import load_digits_images, to_pixels
 from diffuse_edu.metrics import frechet as fr
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # These models are tiny: with 2 threads on a busy 2-core machine every small op waits for the other thread.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_digits_shapes_range_and_split():
     tr, te, al = (load_digits_images(s) for s in ("train", "test", "all"))
     assert al.images.shape == (1797, 1, 8, 8) and al.labels.shape == (1797,)

@@ -40,15 +40,6 @@ def stat_bound(n: int = N_SAMPLES, k: int = K, fail: float = 1e-6) -> float:
     return 0.5 * math.sqrt((k - 1) / n) + math.sqrt(math.log(1 / fail) / (2 * n))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: one thread avoids oversubscription on a shared machine (restored afterwards)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def tiny():
     return make_tiny_distribution(length=3, vocab_size=3, seed=0)

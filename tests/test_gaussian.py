@@ -22,15 +22,6 @@ def gen(seed):
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: one thread avoids contention on the shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("sched", [ScheduleVPLinear(), ScheduleCosine(), ScheduleSDScaledLinear()])
 def test_corrupt_marginals_match_closed_form(sched):
     # x_t | x0 ~ N(α x0, σ² I). With N draws the sample mean has standard error σ/√N and the sample variance
@@ -151,7 +142,6 @@ def test_weightings_are_consistent_across_parameterisations():
     torch.testing.assert_close(p_min, (a2 / (1 - a2)).clamp_max(5))
     p_call, p_plain = GaussianProcess(prediction="x0", weighting=lambda tt: 2 * tt), GaussianProcess(prediction="x0")
     torch.testing.assert_close(p_call.loss(x0_hat, x0, x_t, t), 2 * t * p_plain.loss(x0_hat, x0, x_t, t))
-
 
 
 def test_ddpm_step_is_exact_gaussian_posterior():

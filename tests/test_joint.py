@@ -23,15 +23,6 @@ from diffuse_edu.samplers import sample
 K = 8
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models: with 2 threads on a busy 2-core machine every small op waits for the other thread.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

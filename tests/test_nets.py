@@ -7,15 +7,6 @@ from diffuse_edu.nets.mlp import TimeMLP
 from diffuse_edu.nets.unet import UNet
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # These models are tiny: with 2 threads on a busy 2-core machine every small op waits for the other thread.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def n_params(m):
     return sum(p.numel() for p in m.parameters())
 

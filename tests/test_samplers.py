@@ -1,5 +1,4 @@
 """Samplers against the exact score of Gaussian mixtures: convergence in steps, Heun vs Euler, NFE, seeds, grids."""
-import math
 
 import pytest
 import torch
@@ -15,15 +14,6 @@ METHODS = ("ddpm", "euler-maruyama", "ode-euler", "ode-heun")
 
 def gen(seed):
     return torch.Generator().manual_seed(seed)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Small tensors: one thread avoids contention on the shared 2-core machine (10x faster here).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 class Counting:

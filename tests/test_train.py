@@ -13,15 +13,6 @@ from diffuse_edu.nets.unet import UNet
 from diffuse_edu.train import EMA, _lr_at, train, train_iter
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # These models are tiny: with 2 threads on a busy 2-core machine every small op waits for the other thread.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _regression(seed=0, n=256):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 3, generator=g)

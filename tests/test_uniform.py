@@ -17,15 +17,6 @@ from diffuse_edu.schedules import ScheduleCosine, ScheduleLogLinear
 from diffuse_edu.uniform import UniformProcess
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: one thread avoids oversubscription on a shared machine (restored afterwards)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def tiny():
     return make_tiny_distribution(length=3, vocab_size=3, seed=0)

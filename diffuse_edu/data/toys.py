@@ -11,7 +11,7 @@ Also two non-Gaussian 2D samplers (two moons, spiral) without a closed form. Eve
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 from torch import Tensor
