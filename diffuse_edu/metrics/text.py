@@ -170,7 +170,8 @@ def nelbo_bits_per_char(
     _check_tokens(tokens)
     if not hasattr(process, "nelbo"):
         raise TypeError(f"process must have a nelbo(model, x0, ...) estimator; got {type(process).__name__}.")
-    device = next(model.parameters()).device if hasattr(model, "parameters") else tokens.device
+    param = next(model.parameters(), None) if hasattr(model, "parameters") else None
+    device = param.device if param is not None else tokens.device
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
