@@ -20,6 +20,7 @@ CPU peak memory is the rise of the process's peak resident set size during the m
 reset through ``/proc/self/clear_refs`` before each call; elsewhere it is the rise of ``ru_maxrss`` and can read 0).
 CUDA peak memory is ``torch.cuda.max_memory_allocated`` during the call.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,12 @@ from diffuse_edu.data.digits import load_digits_images
 from diffuse_edu.data.toys import ring_mixture
 from diffuse_edu.gaussian import GaussianProcess
 from diffuse_edu.metrics.distances import energy_distance, noise_floor, sliced_wasserstein
-from diffuse_edu.metrics.frechet import frechet_digits, frechet_noise_floor, get_digit_classifier, nearest_neighbour_check
+from diffuse_edu.metrics.frechet import (
+    frechet_digits,
+    frechet_noise_floor,
+    get_digit_classifier,
+    nearest_neighbour_check,
+)
 from diffuse_edu.nets.mlp import TimeMLP
 from diffuse_edu.nets.unet import UNet
 from diffuse_edu.samplers import nfe_of, sample
@@ -136,20 +142,48 @@ def bench_speed(device: torch.device, cfg: dict) -> str:
             batches = partial(draw, batch, g)
         kw = dict(device=device, progress=False, seed=0)
         train(model, diffusion_loss(process), batches, steps=3, **kw)  # warm-up: allocator, kernels
-        res, _, train_mem = measure(lambda: train(model, diffusion_loss(process), batches, steps=cfg["speed_steps"], **kw),
-                                    device)
+        res, _, train_mem = measure(
+            lambda: train(model, diffusion_loss(process), batches, steps=cfg["speed_steps"], **kw), device
+        )
         ema = res.ema_model
         shape = (n_sample, *event)
         sample(ema, process, (8, *event), steps=2, device=device, generator=torch.Generator().manual_seed(0))
         out, secs, sample_mem = measure(
-            lambda: sample(ema, process, shape, steps=cfg["speed_nfe"], method="ddpm", device=device,
-                           generator=torch.Generator().manual_seed(1)),
+            lambda: sample(
+                ema,
+                process,
+                shape,
+                steps=cfg["speed_nfe"],
+                method="ddpm",
+                device=device,
+                generator=torch.Generator().manual_seed(1),
+            ),
             device,
         )
-        rows.append([name, _n_params(model), batch, f"{res.samples_per_s:,.0f}", f"{train_mem:,.0f}",
-                     n_sample, f"{n_sample / secs:,.0f}", f"{n_sample * out.nfe / secs:,.0f}", f"{sample_mem:,.0f}"])
-    header = ["model", "params", "train batch", "train samples/s", "train peak MiB", "sample batch",
-              f"samples/s (ddpm, NFE {cfg['speed_nfe']})", "network evals/s", "sample peak MiB"]
+        rows.append(
+            [
+                name,
+                _n_params(model),
+                batch,
+                f"{res.samples_per_s:,.0f}",
+                f"{train_mem:,.0f}",
+                n_sample,
+                f"{n_sample / secs:,.0f}",
+                f"{n_sample * out.nfe / secs:,.0f}",
+                f"{sample_mem:,.0f}",
+            ]
+        )
+    header = [
+        "model",
+        "params",
+        "train batch",
+        "train samples/s",
+        "train peak MiB",
+        "sample batch",
+        f"samples/s (ddpm, NFE {cfg['speed_nfe']})",
+        "network evals/s",
+        "sample peak MiB",
+    ]
     return _table(header, rows)
 
 
@@ -162,8 +196,18 @@ def bench_toy(device: torch.device, cfg: dict) -> str:
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     model = TimeMLP(hidden=cfg["toy_hidden"], depth=cfg["toy_depth"])
-    res = train(model, diffusion_loss(process), partial(lambda b: mix.sample(b, generator=g).float(), cfg["toy_batch"]),
-                steps=cfg["toy_steps"], lr=2e-3, warmup=min(100, cfg["toy_steps"] // 10), lr_decay="cosine", device=device, progress=False, seed=0)
+    res = train(
+        model,
+        diffusion_loss(process),
+        partial(lambda b: mix.sample(b, generator=g).float(), cfg["toy_batch"]),
+        steps=cfg["toy_steps"],
+        lr=2e-3,
+        warmup=min(100, cfg["toy_steps"] // 10),
+        lr_decay="cosine",
+        device=device,
+        progress=False,
+        seed=0,
+    )
     learned = res.ema_model
     exact = mix.exact_model(process.schedule, "eps")
     reference = mix.sample(n, generator=torch.Generator().manual_seed(123)).float()
@@ -174,32 +218,43 @@ def bench_toy(device: torch.device, cfg: dict) -> str:
     def ed(x, y):
         return energy_distance(x.cpu().double(), y.cpu().double())
 
-    fl_sw = noise_floor(lambda k, gg: mix.sample(k, generator=gg), sw, n, repeats=5,
-                        generator=torch.Generator().manual_seed(5))
-    fl_ed = noise_floor(lambda k, gg: mix.sample(k, generator=gg), ed, n, repeats=5,
-                        generator=torch.Generator().manual_seed(6))
+    fl_sw = noise_floor(
+        lambda k, gg: mix.sample(k, generator=gg), sw, n, repeats=5, generator=torch.Generator().manual_seed(5)
+    )
+    fl_ed = noise_floor(
+        lambda k, gg: mix.sample(k, generator=gg), ed, n, repeats=5, generator=torch.Generator().manual_seed(6)
+    )
     rows = []
     for method in METHODS:
         for target in cfg["nfes"]:
             steps = _steps_for(method, target)
             cells = [method, nfe_of(method, steps)]
             for net in (exact, learned):
-                out = sample(net, process, (n, 2), steps=steps, method=method, device=device,
-                             generator=torch.Generator(device="cpu").manual_seed(11))
+                out = sample(
+                    net,
+                    process,
+                    (n, 2),
+                    steps=steps,
+                    method=method,
+                    device=device,
+                    generator=torch.Generator(device="cpu").manual_seed(11),
+                )
                 assert out.nfe == nfe_of(method, steps)
                 cells += [f"{sw(out.samples, reference):.4f}", f"{ed(out.samples, reference):.4f}"]
             # Far outliers: the ring has radius 2 and std 0.2, so |x| > 4 is 10 std outside it.
             cells.append(f"{(out.samples.norm(dim=1) > 4).double().mean().item():.2%}")
             rows.append(cells)
     header = ["sampler", "NFE", "exact SW₂", "exact energy", "learned SW₂", "learned energy", "learned |x| > 4"]
-    intro = (f"8-component ring mixture (radius 2, std 0.2), VP-linear schedule, ε-prediction, uniform time grid; "
-             f"N = {n:,} samples against N = {n:,} fresh data points. Learned: `TimeMLP(hidden={cfg['toy_hidden']}, "
-             f"depth={cfg['toy_depth']})` ({_n_params(model)}), {cfg['toy_steps']:,} steps × batch {cfg['toy_batch']}, "
-             f"EMA weights; trained in {res.seconds:.0f} s ({res.samples_per_s:,.0f} samples/s), final loss "
-             f"{sum(res.losses[-100:]) / len(res.losses[-100:]):.3f}.\n\n"
-             f"**Noise floor** (data vs data, same N, 5 repeats): SW₂ = {fl_sw}, energy = {fl_ed}. "
-             f"SW₂ squares distances, so a handful of far outliers dominates it while the energy distance barely "
-             f"moves; the last column counts them (samples with |x| > 4, i.e. 10 std outside the ring).\n")
+    intro = (
+        f"8-component ring mixture (radius 2, std 0.2), VP-linear schedule, ε-prediction, uniform time grid; "
+        f"N = {n:,} samples against N = {n:,} fresh data points. Learned: `TimeMLP(hidden={cfg['toy_hidden']}, "
+        f"depth={cfg['toy_depth']})` ({_n_params(model)}), {cfg['toy_steps']:,} steps × batch {cfg['toy_batch']}, "
+        f"EMA weights; trained in {res.seconds:.0f} s ({res.samples_per_s:,.0f} samples/s), final loss "
+        f"{sum(res.losses[-100:]) / len(res.losses[-100:]):.3f}.\n\n"
+        f"**Noise floor** (data vs data, same N, 5 repeats): SW₂ = {fl_sw}, energy = {fl_ed}. "
+        f"SW₂ squares distances, so a handful of far outliers dominates it while the energy distance barely "
+        f"moves; the last column counts them (samples with |x| > 4, i.e. 10 std outside the ring).\n"
+    )
     return intro + "\n" + _table(header, rows)
 
 
@@ -212,26 +267,57 @@ def bench_digits(device: torch.device, cfg: dict) -> str:
     torch.manual_seed(0)
     model = UNet(8, base=cfg["unet_base"])
     g = torch.Generator().manual_seed(0)
-    res = train(model, diffusion_loss(process), infinite_batches(train_set.images, batch_size=128, generator=g),
-                steps=cfg["unet_steps"], lr=2e-3, warmup=min(100, cfg["unet_steps"] // 10), lr_decay="cosine", device=device, progress=False, seed=0)
+    res = train(
+        model,
+        diffusion_loss(process),
+        infinite_batches(train_set.images, batch_size=128, generator=g),
+        steps=cfg["unet_steps"],
+        lr=2e-3,
+        warmup=min(100, cfg["unet_steps"] // 10),
+        lr_decay="cosine",
+        device=device,
+        progress=False,
+        seed=0,
+    )
     n = cfg["digits_n"]
     floor = frechet_noise_floor(n, "test")
     rows = []
     for method, target in cfg["digit_samplers"]:
         steps = _steps_for(method, target)
-        out, secs, _ = measure(lambda: sample(res.ema_model, process, (n, 1, 8, 8), steps=steps, method=method,
-                                              device=device, generator=torch.Generator().manual_seed(3)), device)
+        out, secs, _ = measure(
+            lambda: sample(
+                res.ema_model,
+                process,
+                (n, 1, 8, 8),
+                steps=steps,
+                method=method,
+                device=device,
+                generator=torch.Generator().manual_seed(3),
+            ),
+            device,
+        )
         x = out.samples.cpu()
         nn_check = nearest_neighbour_check(x, train_set.images, test_set.images)
-        rows.append([method, out.nfe, f"{frechet_digits(x, 'test'):.2f}", f"{floor:.2f}",
-                     f"{nn_check.median_ratio:.2f}", f"{nn_check.copy_fraction:.1%}", f"{secs:.1f}"])
+        rows.append(
+            [
+                method,
+                out.nfe,
+                f"{frechet_digits(x, 'test'):.2f}",
+                f"{floor:.2f}",
+                f"{nn_check.median_ratio:.2f}",
+                f"{nn_check.copy_fraction:.1%}",
+                f"{secs:.1f}",
+            ]
+        )
     header = ["sampler", "NFE", "FD to test", "floor: train vs test", "NN median ratio", "copies", "sampling s"]
-    intro = (f"`UNet(8, base={cfg['unet_base']})` ({_n_params(model)}), VP-linear, ε-prediction, x̂₀ clipped to "
-             f"[−1, 1]; {cfg['unet_steps']:,} steps × batch 128 on the {len(train_set.labels):,} train images "
-             f"({res.seconds:.0f} s, {res.samples_per_s:,.0f} samples/s), EMA weights. N = {n} samples; the floor "
-             f"is the FD of {n} real train images to the {len(test_set.labels)} test images. NN median ratio: "
-             f"median distance of samples to their nearest train image ÷ the same for test images (≈ 1 healthy, "
-             f"≪ 1 memorised); copies: share closer than the 1st percentile of test→train distances (≈ 1% expected).\n")
+    intro = (
+        f"`UNet(8, base={cfg['unet_base']})` ({_n_params(model)}), VP-linear, ε-prediction, x̂₀ clipped to "
+        f"[−1, 1]; {cfg['unet_steps']:,} steps × batch 128 on the {len(train_set.labels):,} train images "
+        f"({res.seconds:.0f} s, {res.samples_per_s:,.0f} samples/s), EMA weights. N = {n} samples; the floor "
+        f"is the FD of {n} real train images to the {len(test_set.labels)} test images. NN median ratio: "
+        f"median distance of samples to their nearest train image ÷ the same for test images (≈ 1 healthy, "
+        f"≪ 1 memorised); copies: share closer than the 1st percentile of test→train distances (≈ 1% expected).\n"
+    )
     return intro + "\n" + _table(header, rows)
 
 
@@ -241,24 +327,54 @@ def main(argv=None) -> str:
     parser.add_argument("--fast", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--write", action="store_true", help="save benchmarks/results/continuous.md")
     parser.add_argument("--skip-quality", action="store_true", help="speed and memory only")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice; 1 is faster on a CPU shared with other jobs)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice; 1 is faster on a CPU shared with other jobs)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.fast:
-        cfg = dict(speed_steps=5, speed_nfe=10, toy_n=500, toy_hidden=64, toy_depth=2, toy_batch=256, toy_steps=150,
-                   nfes=(10, 50), unet_base=16, unet_steps=60, digits_n=200, digit_samplers=(("ddpm", 20),))
+        cfg = dict(
+            speed_steps=5,
+            speed_nfe=10,
+            toy_n=500,
+            toy_hidden=64,
+            toy_depth=2,
+            toy_batch=256,
+            toy_steps=150,
+            nfes=(10, 50),
+            unet_base=16,
+            unet_steps=60,
+            digits_n=200,
+            digit_samplers=(("ddpm", 20),),
+        )
     else:
-        cfg = dict(speed_steps=30, speed_nfe=50, toy_n=2000, toy_hidden=128, toy_depth=3, toy_batch=256,
-                   toy_steps=1500, nfes=(10, 20, 50, 100, 200), unet_base=32, unet_steps=1200, digits_n=1000,
-                   digit_samplers=(("ddpm", 100), ("ode-heun", 50)))
+        cfg = dict(
+            speed_steps=30,
+            speed_nfe=50,
+            toy_n=2000,
+            toy_hidden=128,
+            toy_depth=3,
+            toy_batch=256,
+            toy_steps=1500,
+            nfes=(10, 20, 50, 100, 200),
+            unet_base=32,
+            unet_steps=1200,
+            digits_n=1000,
+            digit_samplers=(("ddpm", 100), ("ode-heun", 50)),
+        )
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     main_dev = devices[-1]
-    command = "python benchmarks/bench_continuous.py" + (" --fast" if args.fast else "") + \
-        (" --write" if args.write else "") + \
-        (" --skip-quality" if args.skip_quality else "") + \
-        (f" --threads {args.threads}" if args.threads else "")
+    command = (
+        "python benchmarks/bench_continuous.py"
+        + (" --fast" if args.fast else "")
+        + (" --write" if args.write else "")
+        + (" --skip-quality" if args.skip_quality else "")
+        + (f" --threads {args.threads}" if args.threads else "")
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     out = [
         "# Continuous diffusion benchmark" + (" (FAST smoke run)" if args.fast else ""),

@@ -19,6 +19,7 @@ Usage::
     python benchmarks/bench_decoupled.py --write    # also save benchmarks/results/decoupled.md
     python benchmarks/bench_decoupled.py --threads 1  # one torch thread (faster for this tiny MLP on 2 busy cores)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,16 +71,22 @@ def targets(row: dict) -> list[dict]:
     acc_gap = row["bayes_acc_same_points"] - row["classify_acc"]
     region_ok = row["region_share"] >= 0.97 or abs(row["region_share"] - row["exact_region_share"]) <= 0.01
     return [
-        dict(target="point→label accuracy within 1 point of Bayes",
-             measured=f"{row['classify_acc']:.4f} vs Bayes {row['bayes_acc_same_points']:.4f} on the same points "
-                      f"(model − Bayes {-100 * acc_gap:+.2f} points; exact Bayes {row['bayes_acc']:.4f})",
-             met="yes" if acc_gap <= 0.01 else "no"),
-        dict(target="label→point ≥ 97% in region, or within 1 point of the exact conditional",
-             measured=f"{row['region_share']:.4f} vs exact {row['exact_region_share']:.4f}",
-             met="yes" if region_ok else "no"),
-        dict(target="label-marginal TV ≤ 0.03",
-             measured=f"{row['label_tv']:.4f} (floor {row['label_tv_floor']:.4f})",
-             met="yes" if row["label_tv"] <= 0.03 else "no"),
+        dict(
+            target="point→label accuracy within 1 point of Bayes",
+            measured=f"{row['classify_acc']:.4f} vs Bayes {row['bayes_acc_same_points']:.4f} on the same points "
+            f"(model − Bayes {-100 * acc_gap:+.2f} points; exact Bayes {row['bayes_acc']:.4f})",
+            met="yes" if acc_gap <= 0.01 else "no",
+        ),
+        dict(
+            target="label→point ≥ 97% in region, or within 1 point of the exact conditional",
+            measured=f"{row['region_share']:.4f} vs exact {row['exact_region_share']:.4f}",
+            met="yes" if region_ok else "no",
+        ),
+        dict(
+            target="label-marginal TV ≤ 0.03",
+            measured=f"{row['label_tv']:.4f} (floor {row['label_tv_floor']:.4f})",
+            met="yes" if row["label_tv"] <= 0.03 else "no",
+        ),
     ]
 
 
@@ -94,12 +101,14 @@ def reading(rows: list[dict]) -> list[str]:
             f"- **{name}**: point→label {gap:+.2f} points from Bayes (model − Bayes); "
             f"label→point region share {r['region_share']:.4f} (exact {r['exact_region_share']:.4f}), spread "
             f"{r['spread']:.2f}, SW {r['cond_sw']:.3f} (floor {r['cond_sw_floor']:.3f}); joint label TV "
-            f"{r['label_tv']:.4f}, coherence {r['coherence']:.4f} (true joint {r['bayes_acc']:.4f}).")
+            f"{r['label_tv']:.4f}, coherence {r['coherence']:.4f} (true joint {r['bayes_acc']:.4f})."
+        )
     r = by["two separate models"]
     lines.append(
         f"- **two separate models** (half the steps each, no joint sampling): point→label "
         f"{100 * (r['classify_acc'] - r['bayes_acc_same_points']):+.2f} points from Bayes (model − Bayes); label→point "
-        f"region share {r['region_share']:.4f}, SW {r['cond_sw']:.3f}.")
+        f"region share {r['region_share']:.4f}, SW {r['cond_sw']:.3f}."
+    )
     return lines
 
 
@@ -109,15 +118,22 @@ def main(argv=None) -> str:
     p.add_argument("--write", action="store_true", help="write benchmarks/results/decoupled.md")
     p.add_argument("--steps", type=int, default=None, help="gradient steps per joint model (default 2000; fast 200)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (1 is fastest for this tiny model on a busy machine)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (1 is fastest for this tiny model on a busy machine)",
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     steps = args.steps or (200 if args.fast else 2000)
     batch = 256
-    ev = (dict(n_classify=2000, n_per_label=200, n_joint=1600, steps=25) if args.fast
-          else dict(n_classify=20_000, n_per_label=1000, n_joint=8000, steps=50))  # label draws: 5 steps
+    ev = (
+        dict(n_classify=2000, n_per_label=200, n_joint=1600, steps=25)
+        if args.fast
+        else dict(n_classify=20_000, n_per_label=1000, n_joint=8000, steps=50)
+    )  # label draws: 5 steps
     device = get_device()
     cmd = "python benchmarks/bench_decoupled.py " + " ".join(argv if argv is not None else sys.argv[1:])
     out = [
@@ -135,8 +151,9 @@ def main(argv=None) -> str:
     ]
 
     start = time.perf_counter()
-    rows, models = ablation(steps=steps, batch_size=batch, seed=args.seed, progress=False, device=device,
-                            eval_kwargs=ev)
+    rows, models = ablation(
+        steps=steps, batch_size=batch, seed=args.seed, progress=False, device=device, eval_kwargs=ev
+    )
     out += [
         f"## {'CPU' if device.type == 'cpu' else 'GPU'} results",
         "",
@@ -153,17 +170,26 @@ def main(argv=None) -> str:
         "",
         "### Targets (decoupled model)",
         "",
-        markdown_table(targets(rows[0]), [("target", "target", "s"), ("measured", "measured", "s"),
-                                          ("met", "met", "s")]),
+        markdown_table(
+            targets(rows[0]), [("target", "target", "s"), ("measured", "measured", "s"), ("met", "met", "s")]
+        ),
         "",
         *reading(rows),
         "",
     ]
     print("\n".join(out), flush=True)
 
-    sweep_kwargs = (dict(omegas=(1.0, 3.0), sigmas=(1.0, 0.5), intervals=((0.0, 1.0),), n_per_label=100, steps=25)
-                    if args.fast else dict(omegas=(1.0, 1.5, 2.0, 3.0, 5.0), sigmas=(1.0, 0.5),
-                                           intervals=((0.0, 1.0), (0.2, 0.8)), n_per_label=250, steps=50))
+    sweep_kwargs = (
+        dict(omegas=(1.0, 3.0), sigmas=(1.0, 0.5), intervals=((0.0, 1.0),), n_per_label=100, steps=25)
+        if args.fast
+        else dict(
+            omegas=(1.0, 1.5, 2.0, 3.0, 5.0),
+            sigmas=(1.0, 0.5),
+            intervals=((0.0, 1.0), (0.2, 0.8)),
+            n_per_label=250,
+            steps=50,
+        )
+    )
     sweep = guidance_sweep(models["decoupled"].net, make_toy(), seed=args.seed, device=device, **sweep_kwargs)
     sweep_md = [
         "### Guidance sweep (decoupled model, label→point)",

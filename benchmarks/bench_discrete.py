@@ -10,6 +10,7 @@ The three models (masked, uniform, autoregressive) share one transformer trunk a
 :mod:`diffuse_edu.textlab`. With ``--write`` the tables go to ``benchmarks/results/discrete.md`` (CPU and, when a GPU
 is present, GPU sections).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def training_throughput(setup: TextSetup, tokens: torch.Tensor, device: torch.device, steps: int,
-                        warmup: int = 3) -> list[tuple[str, float, float]]:
+def training_throughput(
+    setup: TextSetup, tokens: torch.Tensor, device: torch.device, steps: int, warmup: int = 3
+) -> list[tuple[str, float, float]]:
     """(kind, tokens/s, steps/s) of the median optimiser step (forward, backward, AdamW, EMA) at the setup's batch."""
     models, processes = build_text_models(setup)
     rows = []
@@ -89,24 +91,25 @@ def _timed(fn, device: torch.device, repeats: int):
     return first, best
 
 
-def sampler_table(trained, train_strings: set[str], vocab, n: int, steps: int, device: torch.device,
-                  repeats: int = 3):
+def sampler_table(trained, train_strings: set[str], vocab, n: int, steps: int, device: torch.device, repeats: int = 3):
     """One row per sampler: NFE, names/s (best of ``repeats``), and the quality of what it drew (AR judge)."""
     L = trained.setup.max_len
     masked, uniform, ar = (trained.models[k].to(device).eval() for k in ("masked", "uniform", "ar"))
     pm, pu = trained.processes["masked"], trained.processes["uniform"]
 
     def masked_run(method, cache):
-        return lambda: sample_masked(masked, pm, (n, L), steps, method, cache=cache, device=device,
-                                     generator=torch.Generator().manual_seed(0))
+        return lambda: sample_masked(
+            masked, pm, (n, L), steps, method, cache=cache, device=device, generator=torch.Generator().manual_seed(0)
+        )
 
     runs = {
         "masked ancestral, uncached": masked_run("ancestral", False),
         "masked ancestral, cached": masked_run("ancestral", True),
         "masked tau-leaping, cached": masked_run("tau-leaping", True),
         "masked euler, cached": masked_run("euler", True),
-        "uniform ancestral": lambda: sample_uniform(uniform, pu, (n, L), steps, device=device,
-                                                    generator=torch.Generator().manual_seed(0)),
+        "uniform ancestral": lambda: sample_uniform(
+            uniform, pu, (n, L), steps, device=device, generator=torch.Generator().manual_seed(0)
+        ),
     }
     rows = []
     for name, run in runs.items():
@@ -115,12 +118,32 @@ def sampler_table(trained, train_strings: set[str], vocab, n: int, steps: int, d
     # The cache pays per sequence: one name at a time with many steps, cached vs uncached (mean NFE per name).
     n_single, many = 4, 16 * steps
     for cache in (False, True):
-        res, sec = _timed(lambda: [sample_masked(masked, pm, (1, L), many, "ancestral", cache=cache, device=device,
-                                                 generator=torch.Generator().manual_seed(i))
-                                   for i in range(n_single)], device, 1)
+        res, sec = _timed(
+            lambda: [
+                sample_masked(
+                    masked,
+                    pm,
+                    (1, L),
+                    many,
+                    "ancestral",
+                    cache=cache,
+                    device=device,
+                    generator=torch.Generator().manual_seed(i),
+                )
+                for i in range(n_single)
+            ],
+            device,
+            1,
+        )
         x = torch.cat([r.samples for r in res]).cpu()
-        rows.append((f"masked ancestral, one name at a time, {many} steps, {'cached' if cache else 'uncached'}",
-                     sum(r.nfe for r in res) / n_single, n_single / sec, sample_report(x, vocab, ar, train_strings)))
+        rows.append(
+            (
+                f"masked ancestral, one name at a time, {many} steps, {'cached' if cache else 'uncached'}",
+                sum(r.nfe for r in res) / n_single,
+                n_single / sec,
+                sample_report(x, vocab, ar, train_strings),
+            )
+        )
     x, sec = _timed(lambda: ar.sample(n, generator=torch.Generator().manual_seed(0), device=device), device, repeats)
     rows.append(("autoregressive", L, n / sec, sample_report(x.cpu(), vocab, ar, train_strings)))
     return rows
@@ -148,10 +171,15 @@ def main(argv=None) -> str:
     train_strings = set(train.strings)
 
     command = "python benchmarks/bench_discrete.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    out = ["# Discrete diffusion on surnames (`bench_discrete.py`)", "",
-           f"- date: {datetime.date.today().isoformat()}", f"- command: `{command.strip()}`",
-           f"- model: width {setup.width}, depth {setup.depth}, heads {setup.heads}; L = {setup.max_len}; "
-           f"batch {setup.batch_size}; {setup.steps} steps per model", ""]
+    out = [
+        "# Discrete diffusion on surnames (`bench_discrete.py`)",
+        "",
+        f"- date: {datetime.date.today().isoformat()}",
+        f"- command: `{command.strip()}`",
+        f"- model: width {setup.width}, depth {setup.depth}, heads {setup.heads}; L = {setup.max_len}; "
+        f"batch {setup.batch_size}; {setup.steps} steps per model",
+        "",
+    ]
 
     devices = [torch.device("cpu")]
     if torch.cuda.is_available() and not args.no_cuda:
@@ -159,25 +187,41 @@ def main(argv=None) -> str:
 
     # Bits/char: trained once (on the fastest device), or reused from notebook 02's cache.
     train_device = devices[-1]
-    trained = train_text_models(setup, train.tokens, cache_dir=text_cache_dir(setup), device=train_device,
-                                progress=False)
-    origin = "loaded from the cache (" + str(text_cache_dir(setup)) + ")" if trained.loaded else (
-        f"trained now on {train_device.type}")
+    trained = train_text_models(
+        setup, train.tokens, cache_dir=text_cache_dir(setup), device=train_device, progress=False
+    )
+    origin = (
+        "loaded from the cache (" + str(text_cache_dir(setup)) + ")"
+        if trained.loaded
+        else (f"trained now on {train_device.type}")
+    )
     for m in trained.models.values():
         m.to("cpu")
-    table = bits_per_char_table(trained, train.tokens, test_tokens, n_samples=2 if args.fast else 4,
-                                generator=torch.Generator().manual_seed(0))
+    table = bits_per_char_table(
+        trained, train.tokens, test_tokens, n_samples=2 if args.fast else 4, generator=torch.Generator().manual_seed(0)
+    )
     ar_bpc = table["ar"].bpc
-    out += ["## Bits per character on the test split", "",
-            f"Models {origin}. Diffusion rows are NELBO upper bounds (± Monte-Carlo standard error); "
-            f"{len(test_tokens)} test names, denominator = letters + 1 end per name.", "",
-            "| model | bits/char | ± s.e. | / AR | train time (s) |", "|---|---:|---:|---:|---:|"]
-    for k, label in (("masked", "masked diffusion (NELBO)"), ("uniform", "uniform diffusion (NELBO)"),
-                     ("ar", "autoregressive (exact)"), ("unigram", "unigram (exact)")):
+    out += [
+        "## Bits per character on the test split",
+        "",
+        f"Models {origin}. Diffusion rows are NELBO upper bounds (± Monte-Carlo standard error); "
+        f"{len(test_tokens)} test names, denominator = letters + 1 end per name.",
+        "",
+        "| model | bits/char | ± s.e. | / AR | train time (s) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for k, label in (
+        ("masked", "masked diffusion (NELBO)"),
+        ("uniform", "uniform diffusion (NELBO)"),
+        ("ar", "autoregressive (exact)"),
+        ("unigram", "unigram (exact)"),
+    ):
         r = table[k]
         sec = trained.seconds.get(k, float("nan"))
-        out.append(f"| {label} | {r.bpc:.4f} | {r.stderr:.4f} | {r.bpc / ar_bpc:.3f} | "
-                   f"{'' if k == 'unigram' else f'{sec:.0f}'} |")
+        out.append(
+            f"| {label} | {r.bpc:.4f} | {r.stderr:.4f} | {r.bpc / ar_bpc:.3f} | "
+            f"{'' if k == 'unigram' else f'{sec:.0f}'} |"
+        )
     out.append("")
 
     for device in devices:
@@ -185,23 +229,37 @@ def main(argv=None) -> str:
             out += ["## GPU", "", f"Machine: GPU {torch.cuda.get_device_name(0)}; torch {torch.__version__}", ""]
         else:
             out += ["## CPU", "", f"Machine: {_cpu_summary()}", ""]
-        out += ["### Training throughput", "", f"Batch {setup.batch_size} × L {setup.max_len}, optimiser steps "
-                f"(forward, backward, AdamW, EMA), median of {tput_steps} after warm-up. On a CPU shared with other "
-                "jobs these rates vary by tens of percent from run to run.", "",
-                "| model | tokens/s | steps/s |", "|---|---:|---:|"]
+        out += [
+            "### Training throughput",
+            "",
+            f"Batch {setup.batch_size} × L {setup.max_len}, optimiser steps "
+            f"(forward, backward, AdamW, EMA), median of {tput_steps} after warm-up. On a CPU shared with other "
+            "jobs these rates vary by tens of percent from run to run.",
+            "",
+            "| model | tokens/s | steps/s |",
+            "|---|---:|---:|",
+        ]
         for kind, tok_s, step_s in training_throughput(setup, train.tokens, device, tput_steps):
             out.append(f"| {kind} | {tok_s:,.0f} | {step_s:.2f} |")
-        out += ["", "### Sampling", "",
-                f"{n} names per run, {sample_steps} sampler iterations, best of 3 runs (NFE = network calls per run, or per name for "
-                f"the one-name rows; those rows' quality columns rest on 4 names only); quality judged by the trained "
-                f"AR model (its own test bits/char: {ar_bpc:.3f}). The cache only skips a call when no sequence of "
-                f"the batch changed, so it pays for single sequences and many steps.", "",
-                "| sampler | NFE | names/s | gen. bits/char | diversity | novelty | well-formed | entropy (bits) |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for name, nfe, rate, rep in sampler_table(trained, train_strings, train.vocab, n, sample_steps, device,
-                                                  repeats=1 if args.fast else 3):
-            out.append(f"| {name} | {nfe:g} | {rate:.3g} | {rep.gen_bpc:.3f} | {rep.diversity:.3f} | "
-                       f"{rep.novelty:.3f} | {rep.well_formed:.3f} | {rep.entropy:.3f} |")
+        out += [
+            "",
+            "### Sampling",
+            "",
+            f"{n} names per run, {sample_steps} sampler iterations, best of 3 runs (NFE = network calls per run, or per name for "
+            f"the one-name rows; those rows' quality columns rest on 4 names only); quality judged by the trained "
+            f"AR model (its own test bits/char: {ar_bpc:.3f}). The cache only skips a call when no sequence of "
+            f"the batch changed, so it pays for single sequences and many steps.",
+            "",
+            "| sampler | NFE | names/s | gen. bits/char | diversity | novelty | well-formed | entropy (bits) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, nfe, rate, rep in sampler_table(
+            trained, train_strings, train.vocab, n, sample_steps, device, repeats=1 if args.fast else 3
+        ):
+            out.append(
+                f"| {name} | {nfe:g} | {rate:.3g} | {rep.gen_bpc:.3f} | {rep.diversity:.3f} | "
+                f"{rep.novelty:.3f} | {rep.well_formed:.3f} | {rep.entropy:.3f} |"
+            )
         out.append("")
     text = "\n".join(out)
     print(text)

@@ -1,4 +1,5 @@
 """Input validation shared by every module: one clear error for bad input, never a silent wrong result."""
+
 from __future__ import annotations
 
 import torch
@@ -31,9 +32,7 @@ def check_time(t, batch: int | None = None, name: str = "t", device=None) -> Ten
     if torch.isnan(t).any():
         raise ValueError(f"{name} contains NaN; expected times in [0, 1].")
     if (t < 0).any() or (t > 1).any():
-        raise ValueError(
-            f"{name} must lie in [0, 1]; got values in [{t.min().item():.4g}, {t.max().item():.4g}]."
-        )
+        raise ValueError(f"{name} must lie in [0, 1]; got values in [{t.min().item():.4g}, {t.max().item():.4g}].")
     if batch is not None:
         if t.ndim == 0:
             t = t.expand(batch)
@@ -51,7 +50,9 @@ def check_float_tensor(x, name: str, min_ndim: int = 1) -> Tensor:
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor (continuous data); got dtype {x.dtype}.")
     if x.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dimension(s) (batch first); got shape {tuple(x.shape)}.")
+        raise ValueError(
+            f"{name} must have at least {min_ndim} dimension(s) (batch first); got shape {tuple(x.shape)}."
+        )
     check_finite(x, name)
     return x
 
@@ -63,7 +64,9 @@ def check_index_tensor(x, name: str, vocab_size: int, min_ndim: int = 1) -> Tens
     if x.is_floating_point() or x.dtype == torch.bool or x.is_complex():
         raise TypeError(f"{name} must be an integer tensor of token ids (torch.long); got dtype {x.dtype}.")
     if x.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dimension(s) (batch first); got shape {tuple(x.shape)}.")
+        raise ValueError(
+            f"{name} must have at least {min_ndim} dimension(s) (batch first); got shape {tuple(x.shape)}."
+        )
     if x.numel() and (x.min() < 0 or x.max() >= vocab_size):
         raise ValueError(
             f"{name} holds token ids in [{x.min().item()}, {x.max().item()}]; expected ids in [0, {vocab_size})."

@@ -4,6 +4,7 @@ The root is ``$DIFFUSE_EDU_CACHE`` or ``~/.cache/diffuse_edu``. A cached item li
 ``key`` is a short hash of the JSON configuration that produced it, so changing any setting trains afresh and never
 loads a stale model.
 """
+
 from __future__ import annotations
 
 import hashlib

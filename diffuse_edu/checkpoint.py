@@ -10,6 +10,7 @@ Every network in :mod:`diffuse_edu.nets` follows this; for your own class outsid
 :func:`register_net` once (a decorator) so it may be rebuilt by name. Networks without ``config()`` still save; load
 them by passing a model or a ``build_fn``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -54,8 +55,10 @@ def build_net(spec: dict) -> nn.Module:
         module, _, qualname = name.rpartition(".")
         # Only import from this package: a checkpoint file must not be able to name arbitrary code to run.
         if not (module == "diffuse_edu" or module.startswith("diffuse_edu.")):
-            raise ValueError(f"cannot rebuild {name!r}: not a diffuse_edu class; decorate it with register_net "
-                             "or pass a model / build_fn to load_checkpoint.")
+            raise ValueError(
+                f"cannot rebuild {name!r}: not a diffuse_edu class; decorate it with register_net "
+                "or pass a model / build_fn to load_checkpoint."
+            )
         cls = getattr(importlib.import_module(module), qualname, None)
         if cls is None or not hasattr(cls, "from_config"):
             raise ValueError(f"cannot rebuild {name!r}: no such class with from_config().")
@@ -119,14 +122,23 @@ def save_checkpoint(path, model: nn.Module, config: dict | None = None, ema=None
             raise TypeError(f"ema must be an EMA or an nn.Module; got {type(ema).__name__}.")
         tensors.update(_tensors(ema_state, "ema."))
     save_file(tensors, str(st_path), metadata={"format": _FORMAT})
-    meta = {"format": _FORMAT, "version": _VERSION, "net": net_spec(model), "has_ema": ema is not None,
-            "config": config}
+    meta = {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "net": net_spec(model),
+        "has_ema": ema is not None,
+        "config": config,
+    }
     json_path.write_text(json.dumps(meta, indent=2, sort_keys=True))
     return st_path, json_path
 
 
-def load_checkpoint(path, model_or_build: nn.Module | Callable[[dict], nn.Module] | None = None, *,
-                    device: str | torch.device | None = None) -> Checkpoint:
+def load_checkpoint(
+    path,
+    model_or_build: nn.Module | Callable[[dict], nn.Module] | None = None,
+    *,
+    device: str | torch.device | None = None,
+) -> Checkpoint:
     """Load a checkpoint written by :func:`save_checkpoint`.
 
     Args:
@@ -156,16 +168,17 @@ def load_checkpoint(path, model_or_build: nn.Module | Callable[[dict], nn.Module
         raise TypeError("model_or_build must be an nn.Module, a callable build_fn(config) or None.")
 
     tensors = load_file(str(st_path))
-    model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     model.load_state_dict(model_state, strict=True)
     ema_model = None
     if meta.get("has_ema"):
         ema_model = copy.deepcopy(model)
-        ema_model.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}, strict=True)
+        ema_model.load_state_dict(
+            {k[len("ema.") :]: v for k, v in tensors.items() if k.startswith("ema.")}, strict=True
+        )
         ema_model.eval().requires_grad_(False)
     if device is not None:
         model.to(device)
         if ema_model is not None:
             ema_model.to(device)
     return Checkpoint(model=model, config=config, ema_model=ema_model)
-

@@ -3,6 +3,7 @@
 ``FAST`` is on when the environment variable ``DIFFUSE_EDU_FAST`` is set to a true value, or whenever ``CI`` is set
 (pyro's ``smoke_test`` idiom). Every notebook sizes itself with :func:`pick`, so one switch shrinks them all.
 """
+
 from __future__ import annotations
 
 import os

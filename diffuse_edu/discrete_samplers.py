@@ -20,11 +20,12 @@ With an exact per-token denoiser the values drawn are exact whatever the reveal 
 conditionals is exact), so the only error of any of these samplers is revealing two tokens of one sequence in the
 same iteration (the draws are then independent instead of joint): see :func:`simultaneous_reveal_probability`.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -79,8 +80,10 @@ def masked_time_grid(steps: int, grid: str | Tensor = "official", t_min: float =
             raise ValueError("a grid tensor must be non-increasing with values in [0, 1].")
         return g
     if grid == "official":
-        head = torch.linspace(1.0, t_min, steps, dtype=torch.float64, device=device) if steps > 1 else torch.ones(
-            1, dtype=torch.float64, device=device
+        head = (
+            torch.linspace(1.0, t_min, steps, dtype=torch.float64, device=device)
+            if steps > 1
+            else torch.ones(1, dtype=torch.float64, device=device)
         )
         return torch.cat([head, torch.zeros(1, dtype=torch.float64, device=device)])
     if grid == "uniform":

@@ -19,10 +19,11 @@ sample from ``t_max < 1``. The same floor keeps β = −2α'/α finite for the E
 SDE itself is singular (β = ∞): Euler–Maruyama from such a t is finite yet meaningless, so start it at ``t_max < 1``
 (the DDPM step has no β and is exact there). Conversions that need no division (v → x₀, v → ε) stay exact everywhere.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -222,12 +223,14 @@ class GaussianProcess(Process):
             return None
         if isinstance(weighting, str) and weighting.startswith("min-snr-"):
             try:
-                gamma = float(weighting[len("min-snr-"):])
+                gamma = float(weighting[len("min-snr-") :])
             except ValueError:
                 gamma = -1.0
             if gamma > 0:
                 return gamma
-        raise ValueError(f"weighting must be None, 'snr', 'min-snr-<gamma>' (gamma > 0) or a callable; got {weighting!r}.")
+        raise ValueError(
+            f"weighting must be None, 'snr', 'min-snr-<gamma>' (gamma > 0) or a callable; got {weighting!r}."
+        )
 
     # -- helpers ------------------------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ fixed (x_t, t), and the weights sum to 1, so the mix is the same whichever is pr
 log-softmax outputs shifted by a t-dependent constant). Mixing raw logits gives the same distribution, because
 softmax ignores the per-row constants by which logits and log-probabilities differ.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

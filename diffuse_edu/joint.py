@@ -18,6 +18,7 @@ Which times the network is trained on decides what it can do afterwards (:meth:`
 
 Sampling lives in :mod:`diffuse_edu.joint_sampling` and guidance in :mod:`diffuse_edu.guidance`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -188,7 +189,10 @@ class JointProcess:
     # -- training -----------------------------------------------------------------------------------------------------
 
     def loss_terms(
-        self, outputs: Mapping[str, Tensor], x0s: Mapping[str, Tensor], xts: Mapping[str, Tensor],
+        self,
+        outputs: Mapping[str, Tensor],
+        x0s: Mapping[str, Tensor],
+        xts: Mapping[str, Tensor],
         ts: Mapping[str, Tensor],
     ) -> dict[str, Tensor]:
         """Per-modality, per-example losses (unweighted), name → shape (B,); zero where t = 0 if ``mask_clean_loss``."""
@@ -204,7 +208,10 @@ class JointProcess:
         return terms
 
     def loss(
-        self, outputs: Mapping[str, Tensor], x0s: Mapping[str, Tensor], xts: Mapping[str, Tensor],
+        self,
+        outputs: Mapping[str, Tensor],
+        x0s: Mapping[str, Tensor],
+        xts: Mapping[str, Tensor],
         ts: Mapping[str, Tensor],
     ) -> Tensor:
         """Weighted sum of the per-modality losses Σ_m w_m ℓ_m (Rojas et al. 2025), shape (B,)."""

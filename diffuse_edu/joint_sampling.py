@@ -21,6 +21,7 @@ moving modality's time t satisfies left < t < right makes a second call of the s
 call of 2B, so the strong call is bit-identical to the unguided one): NFE = K + (number of guided iterations).
 :func:`count_nfe` predicts it.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -77,7 +78,9 @@ class JointSample:
 
 
 def joint_grids(
-    joint: JointProcess, names: Sequence[str], steps: int | Mapping[str, int] = 50,
+    joint: JointProcess,
+    names: Sequence[str],
+    steps: int | Mapping[str, int] = 50,
     grids: Mapping[str, object] | None = None,
 ) -> dict[str, Tensor]:
     """Resolve each sampled modality's grid: ``grids[name]`` (``"uniform"``, ``"edm"`` or a tensor) else uniform.
@@ -174,7 +177,8 @@ def sample_joint_iter(
             for n in given:
                 if n in shapes and tuple(given[n].shape[1:]) != tuple(shapes[n]):
                     raise ValueError(
-                        f"given[{n!r}] has shape {tuple(given[n].shape)}; expected (B, *{tuple(shapes[n])}).")
+                        f"given[{n!r}] has shape {tuple(given[n].shape)}; expected (B, *{tuple(shapes[n])})."
+                    )
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive int (or pass given=...); got {batch!r}.")
     if guidance is not None and not isinstance(guidance, NoisyGuidance):
@@ -201,14 +205,18 @@ def sample_joint_iter(
     nfe = 0
 
     def times_at(k: int) -> dict[str, float]:
-        return {n: (0.0 if n in given else grids_[n][_local(k, offsets[n], grids_[n].numel() - 1)].item())
-                for n in joint.names}
+        return {
+            n: (0.0 if n in given else grids_[n][_local(k, offsets[n], grids_[n].numel() - 1)].item())
+            for n in joint.names
+        }
 
     yield JointSampleState(step=0, xs=dict(xs), ts=times_at(0), nfe=0, guided=False)
     for k in range(K):
         t_now = times_at(k)
-        ts = {n: (zeros if n in given else torch.full((batch,), t_now[n], dtype=dtype, device=device))
-              for n in joint.names}
+        ts = {
+            n: (zeros if n in given else torch.full((batch,), t_now[n], dtype=dtype, device=device))
+            for n in joint.names
+        }
         moving = [n for n in sampled if 0 <= k - offsets[n] < grids_[n].numel() - 1]
         out = dict(net(dict(xs), ts))
         nfe += 1
@@ -260,8 +268,19 @@ def sample_joint(
     ``sample_joint(joint, net, given={"point": pts}, steps=1)``.
     """
     it = sample_joint_iter(
-        joint, net, batch=batch, given=given, shapes=shapes, steps=steps, grids=grids, guidance=guidance,
-        generator=generator, device=device, align=align, denoise_last=denoise_last, denoise_kwargs=denoise_kwargs,
+        joint,
+        net,
+        batch=batch,
+        given=given,
+        shapes=shapes,
+        steps=steps,
+        grids=grids,
+        guidance=guidance,
+        generator=generator,
+        device=device,
+        align=align,
+        denoise_last=denoise_last,
+        denoise_kwargs=denoise_kwargs,
     )
     traj: list[dict[str, Tensor]] | None = [] if return_trajectory else None
     state = None
@@ -279,5 +298,10 @@ def sample_joint(
     for n in given_:
         samples[n] = given_[n]  # the very same objects
     sampled = [n for n in joint.names if n not in given_]
-    return JointSample(samples=samples, nfe=state.nfe, trajectory=traj,
-                       grids=joint_grids(joint, sampled, steps, grids), guided_steps=guided_steps)
+    return JointSample(
+        samples=samples,
+        nfe=state.nfe,
+        trajectory=traj,
+        grids=joint_grids(joint, sampled, steps, grids),
+        guided_steps=guided_steps,
+    )

@@ -10,6 +10,7 @@ Notebook 03 and ``benchmarks/bench_decoupled.py`` call these, so both measure ex
   compute (the same number of gradient steps × batch in total), each evaluated on the three tasks.
 * :func:`guidance_sweep` — label → point with noisy guidance over ω, σ and the interval.
 """
+
 from __future__ import annotations
 
 import math
@@ -93,20 +94,49 @@ def train_toy(
     torch.manual_seed(seed)
     net = JointMLP(continuous={"point": mix.dim}, discrete={"label": (1, mix.num_classes)}, **(net_kwargs or {}))
     g_data, g_loss = torch.Generator().manual_seed(seed + 1), torch.Generator().manual_seed(seed + 2)
-    loss_fn = joint.loss_fn(mode, generator=g_loss, clean=tuple(clean),
-                            **({"axis_prob": axis_prob, "axis_base": axis_base} if mode == "axis-mixture" else {}))
-    res = train(net, loss_fn, lambda: mix.sample_dict(batch_size, g_data), steps=steps, lr=lr,
-                warmup=min(100, steps // 10), lr_decay="cosine", min_lr=lr / 20, ema_decay=0.995, progress=progress,
-                device=device)
+    loss_fn = joint.loss_fn(
+        mode,
+        generator=g_loss,
+        clean=tuple(clean),
+        **({"axis_prob": axis_prob, "axis_base": axis_base} if mode == "axis-mixture" else {}),
+    )
+    res = train(
+        net,
+        loss_fn,
+        lambda: mix.sample_dict(batch_size, g_data),
+        steps=steps,
+        lr=lr,
+        warmup=min(100, steps // 10),
+        lr_decay="cosine",
+        min_lr=lr / 20,
+        ema_decay=0.995,
+        progress=progress,
+        device=device,
+    )
     default = mode if not clean else f"{'+'.join(clean)} clean"
-    return ToyModel(name=name or default, net=res.ema_model.eval(), losses=res.losses, seconds=res.seconds,
-                    steps=steps, batch_size=batch_size, mode=mode, clean=tuple(clean))
+    return ToyModel(
+        name=name or default,
+        net=res.ema_model.eval(),
+        losses=res.losses,
+        seconds=res.seconds,
+        steps=steps,
+        batch_size=batch_size,
+        mode=mode,
+        clean=tuple(clean),
+    )
 
 
 def evaluate_toy(
-    net, toy: tuple[LabeledMixture, JointProcess], tasks: Sequence[str] = ("point->label", "label->point", "joint"),
-    n_classify: int = 10_000, n_per_label: int = 1000, n_joint: int = 8000, steps: int = 50, label_steps: int = 5,
-    seed: int = 0, device=None,
+    net,
+    toy: tuple[LabeledMixture, JointProcess],
+    tasks: Sequence[str] = ("point->label", "label->point", "joint"),
+    n_classify: int = 10_000,
+    n_per_label: int = 1000,
+    n_joint: int = 8000,
+    steps: int = 50,
+    label_steps: int = 5,
+    seed: int = 0,
+    device=None,
 ) -> dict:
     """All toy metrics of one network as a flat dict (NaN for the tasks not in ``tasks``).
 
@@ -114,29 +144,57 @@ def evaluate_toy(
     """
     mix, joint = toy
     nan = float("nan")
-    row = dict(classify_acc=nan, bayes_acc=mix.bayes_accuracy(), bayes_acc_same_points=nan, sampled_label_acc=nan,
-               posterior_sampling_acc=mix.posterior_sampling_accuracy(), region_share=nan,
-               exact_region_share=mix.exact_region_share(), cond_sw=nan, cond_sw_floor=nan, spread=nan, label_tv=nan,
-               label_tv_floor=nan, coherence=nan, point_sw=nan, point_sw_floor=nan)
+    row = dict(
+        classify_acc=nan,
+        bayes_acc=mix.bayes_accuracy(),
+        bayes_acc_same_points=nan,
+        sampled_label_acc=nan,
+        posterior_sampling_acc=mix.posterior_sampling_accuracy(),
+        region_share=nan,
+        exact_region_share=mix.exact_region_share(),
+        cond_sw=nan,
+        cond_sw_floor=nan,
+        spread=nan,
+        label_tv=nan,
+        label_tv_floor=nan,
+        coherence=nan,
+        point_sw=nan,
+        point_sw_floor=nan,
+    )
     g = lambda k: torch.Generator().manual_seed(seed * 1000 + k)  # noqa: E731
     if "point->label" in tasks:
         r = evaluate_point_to_label(joint, net, mix, n=n_classify, steps=label_steps, generator=g(1), device=device)
-        row.update(classify_acc=r.classify_accuracy, bayes_acc_same_points=r.bayes_accuracy_same_points,
-                   sampled_label_acc=r.sampled_accuracy)
+        row.update(
+            classify_acc=r.classify_accuracy,
+            bayes_acc_same_points=r.bayes_accuracy_same_points,
+            sampled_label_acc=r.sampled_accuracy,
+        )
     if "label->point" in tasks:
-        r = evaluate_label_to_point(joint, net, mix, n_per_label=n_per_label, steps=steps, generator=g(2),
-                                    device=device)
+        r = evaluate_label_to_point(
+            joint, net, mix, n_per_label=n_per_label, steps=steps, generator=g(2), device=device
+        )
         row.update(region_share=r.region_share, cond_sw=r.sw, cond_sw_floor=r.sw_floor, spread=r.spread)
     if "joint" in tasks:
         r = evaluate_joint(joint, net, mix, n=n_joint, steps=steps, generator=g(3), device=device)
-        row.update(label_tv=r.label_tv, label_tv_floor=r.label_tv_floor, coherence=r.coherence, point_sw=r.point_sw,
-                   point_sw_floor=r.point_sw_floor)
+        row.update(
+            label_tv=r.label_tv,
+            label_tv_floor=r.label_tv_floor,
+            coherence=r.coherence,
+            point_sw=r.point_sw,
+            point_sw_floor=r.point_sw_floor,
+        )
     return row
 
 
 def ablation(
-    steps: int = 2000, batch_size: int = 256, seed: int = 0, progress: bool = True, device=None,
-    eval_kwargs: dict | None = None, include_oracle: bool = True, reuse: dict[str, ToyModel] | None = None,
+    steps: int = 2000,
+    batch_size: int = 256,
+    seed: int = 0,
+    progress: bool = True,
+    device=None,
+    eval_kwargs: dict | None = None,
+    include_oracle: bool = True,
+    reuse: dict[str, ToyModel] | None = None,
     evaluated: dict[str, dict] | None = None,
 ) -> tuple[list[dict], dict[str, ToyModel]]:
     """Decoupled vs unified vs axis-mixture vs two separate conditional models, at equal compute.
@@ -159,22 +217,41 @@ def ablation(
     for name, m in models.items():
         budget = steps if not m.clean else (steps // 2 if "label" in m.clean else steps - steps // 2)
         if (m.steps, m.batch_size) != (budget, batch_size):
-            raise ValueError(f"reused model {name!r} was trained for {m.steps} × {m.batch_size} examples; this "
-                             f"ablation gives it {budget} × {batch_size}.")
+            raise ValueError(
+                f"reused model {name!r} was trained for {m.steps} × {m.batch_size} examples; this "
+                f"ablation gives it {budget} × {batch_size}."
+            )
     for mode in ("decoupled", "unified", "axis-mixture"):
         if mode in models:
             continue
-        models[mode] = train_toy(mode, steps=steps, batch_size=batch_size, seed=seed, progress=progress,
-                                 device=device, toy=toy)
+        models[mode] = train_toy(
+            mode, steps=steps, batch_size=batch_size, seed=seed, progress=progress, device=device, toy=toy
+        )
     half = steps // 2
     if "separate: label→point" not in models:
         models["separate: label→point"] = train_toy(
-            "decoupled", steps=half, batch_size=batch_size, seed=seed, clean=("label",), progress=progress,
-            device=device, toy=toy, name="separate: label→point")
+            "decoupled",
+            steps=half,
+            batch_size=batch_size,
+            seed=seed,
+            clean=("label",),
+            progress=progress,
+            device=device,
+            toy=toy,
+            name="separate: label→point",
+        )
     if "separate: point→label" not in models:
         models["separate: point→label"] = train_toy(
-            "decoupled", steps=steps - half, batch_size=batch_size, seed=seed, clean=("point",), progress=progress,
-            device=device, toy=toy, name="separate: point→label")
+            "decoupled",
+            steps=steps - half,
+            batch_size=batch_size,
+            seed=seed,
+            clean=("point",),
+            progress=progress,
+            device=device,
+            toy=toy,
+            name="separate: point→label",
+        )
     evaluated = dict(evaluated or {})
     rows = []
     for mode in ("decoupled", "unified", "axis-mixture"):
@@ -186,19 +263,38 @@ def ablation(
     sep_l2p = evaluate_toy(lp.net, toy, tasks=("label->point",), seed=seed, device=device, **ev)
     for k in ("region_share", "cond_sw", "cond_sw_floor", "spread"):
         sep[k] = sep_l2p[k]
-    rows.append(dict(model="two separate models", train_s=lp.seconds + pl.seconds,
-                     examples=(lp.steps + pl.steps) * batch_size, **sep))
+    rows.append(
+        dict(
+            model="two separate models",
+            train_s=lp.seconds + pl.seconds,
+            examples=(lp.steps + pl.steps) * batch_size,
+            **sep,
+        )
+    )
     if include_oracle:
         oracle = mix.exact_joint_model(joint["point"], mask_id=joint["label"].mask_id)
-        rows.append(dict(model="exact denoiser (floor)", train_s=0.0, examples=0,
-                         **evaluate_toy(oracle, toy, seed=seed, device=None, **ev)))
+        rows.append(
+            dict(
+                model="exact denoiser (floor)",
+                train_s=0.0,
+                examples=0,
+                **evaluate_toy(oracle, toy, seed=seed, device=None, **ev),
+            )
+        )
     return rows, models
 
 
 def guidance_sweep(
-    net, toy: tuple[LabeledMixture, JointProcess], omegas: Sequence[float] = (1.0, 1.5, 2.0, 3.0, 5.0),
-    sigmas: Sequence[float] = (1.0, 0.5), intervals: Sequence[tuple[float, float]] = ((0.0, 1.0), (0.2, 0.8)),
-    n_per_label: int = 250, steps: int = 50, seed: int = 0, progress: bool = False, device=None,
+    net,
+    toy: tuple[LabeledMixture, JointProcess],
+    omegas: Sequence[float] = (1.0, 1.5, 2.0, 3.0, 5.0),
+    sigmas: Sequence[float] = (1.0, 0.5),
+    intervals: Sequence[tuple[float, float]] = ((0.0, 1.0), (0.2, 0.8)),
+    n_per_label: int = 250,
+    steps: int = 50,
+    seed: int = 0,
+    progress: bool = False,
+    device=None,
 ) -> list[dict]:
     """label → point with noisy guidance at every (ω, σ, interval): region share (accuracy) against spread (diversity).
 
@@ -214,10 +310,29 @@ def guidance_sweep(
     for w, s, (lo, hi) in configs:
         guid = NoisyGuidance(omega=w, sigma=s, left=lo, right=hi)
         start = time.perf_counter()
-        r = evaluate_label_to_point(joint, net, mix, n_per_label=n_per_label, steps=steps, guidance=guid,
-                                    generator=torch.Generator().manual_seed(seed), device=device)
-        rows.append(dict(omega=w, sigma=s, left=lo, right=hi, region_share=r.region_share, spread=r.spread,
-                         cond_sw=r.sw, nfe=r.nfe, seconds=time.perf_counter() - start))
+        r = evaluate_label_to_point(
+            joint,
+            net,
+            mix,
+            n_per_label=n_per_label,
+            steps=steps,
+            guidance=guid,
+            generator=torch.Generator().manual_seed(seed),
+            device=device,
+        )
+        rows.append(
+            dict(
+                omega=w,
+                sigma=s,
+                left=lo,
+                right=hi,
+                region_share=r.region_share,
+                spread=r.spread,
+                cond_sw=r.sw,
+                nfe=r.nfe,
+                seconds=time.perf_counter() - start,
+            )
+        )
     return rows
 
 

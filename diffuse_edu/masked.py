@@ -19,10 +19,11 @@ returns the integrand at one time, an unbiased one-sample estimate of the integr
 The shared discrete helpers (stratified times, float64 categorical draws, the Monte-Carlo NELBO estimator) live here
 and are reused by :mod:`diffuse_edu.uniform`.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -223,9 +224,10 @@ class MaskedProcess(Process):
         x0 = self.validate(x0, "x0")
         t = check_time(t, batch=x0.shape[0], device=x0.device).to(x0.device)
         a = self.schedule.alpha(t.double()).reshape(-1, *([1] * x0.ndim))
-        return a * F.one_hot(x0, self.vocab_size + 1).double() + (1 - a) * F.one_hot(
-            torch.full_like(x0, self.mask_id), self.vocab_size + 1
-        ).double()
+        return (
+            a * F.one_hot(x0, self.vocab_size + 1).double()
+            + (1 - a) * F.one_hot(torch.full_like(x0, self.mask_id), self.vocab_size + 1).double()
+        )
 
     def corrupt(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Mask each token of ``x0`` (shape (B, ...)) independently with probability 1 − α(t); ``t`` shape (B,)."""

@@ -3,6 +3,7 @@
 Every process (Gaussian, masked, uniform) implements this interface, so :mod:`diffuse_edu.joint` can compose any set
 of them. Times are tensors of shape (B,), one clock per example; ``t = 0`` is clean data and ``t = 1`` the prior.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -41,7 +42,9 @@ class Process(ABC):
         """Per-example training loss of shape (B,) for network ``output`` at (x_t, t)."""
 
     @abstractmethod
-    def step(self, x_t: Tensor, t: Tensor, s: Tensor, output: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def step(
+        self, x_t: Tensor, t: Tensor, s: Tensor, output: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
         """One reverse step from time t to an earlier time s < t (both shape (B,)), given the network output at t."""
 
     @abstractmethod

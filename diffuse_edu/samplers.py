@@ -13,10 +13,11 @@ at the previous time, for every method. For DDPM this *is* the exact posterior s
 methods it replaces an Euler step whose score is divided by σ(0) = 0 — it is the Euler step of EDM's ODE in the
 (x/α, σ/α) variables, as in Karras et al. Pass ``denoise_last=False`` to take an ordinary step instead.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -272,8 +273,18 @@ def sample(
     """
     x = process.prior(tuple(shape), generator=generator, device=device) if x_init is None else x_init
     it = sample_iter(
-        model, process, shape, steps=steps, method=method, grid=grid, generator=generator, t_max=t_max,
-        t_min=t_min, device=device, x_init=x, denoise_last=denoise_last,
+        model,
+        process,
+        shape,
+        steps=steps,
+        method=method,
+        grid=grid,
+        generator=generator,
+        t_max=t_max,
+        t_min=t_min,
+        device=device,
+        x_init=x,
+        denoise_last=denoise_last,
     )
     if progress:
         from tqdm.auto import tqdm

@@ -11,6 +11,7 @@ Every schedule gives :meth:`~Schedule.alpha`, its derivative :meth:`~Schedule.da
 :meth:`~Schedule.log_snr` and the VP diffusion rate :meth:`~Schedule.beta` (β = −2 α'/α). Times are tensors of any shape;
 the result has the same shape and dtype.
 """
+
 from __future__ import annotations
 
 import math

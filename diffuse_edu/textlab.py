@@ -11,6 +11,7 @@ budget (steps × batch size):
 :func:`train_text_models` trains them one after the other (or loads them from a checkpoint folder when the settings
 match), and :func:`bits_per_char_table` scores them on a test split next to the unigram floor.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,8 +30,8 @@ from .data.batching import infinite_batches
 from .masked import MaskedProcess
 from .metrics.text import BitsPerChar, ar_bits_per_char, nelbo_bits_per_char, unigram_bits_per_char
 from .nets.transformer import CausalTransformer, DiffusionTransformer
-from .train import train_iter
 from .schedules import get_schedule
+from .train import train_iter
 from .uniform import UniformProcess
 
 __all__ = [
@@ -158,8 +159,9 @@ def build_text_models(setup: TextSetup) -> tuple[dict[str, nn.Module], dict[str,
     size = dict(width=setup.width, depth=setup.depth, heads=setup.heads)
     models = {
         "masked": DiffusionTransformer(V + 1, V, L, time_conditioning=setup.masked_time, **size),
-        "uniform": UniformBayesDenoiser(DiffusionTransformer(V, V, L, time_conditioning=setup.uniform_time, **size),
-                                        V, setup.schedule),
+        "uniform": UniformBayesDenoiser(
+            DiffusionTransformer(V, V, L, time_conditioning=setup.uniform_time, **size), V, setup.schedule
+        ),
         "ar": CausalTransformer(V, L, **size),
     }
     processes = {"masked": MaskedProcess(V, setup.schedule), "uniform": UniformProcess(V, setup.schedule)}
@@ -175,8 +177,11 @@ def text_cache_dir(setup: TextSetup) -> Path:
 
 def _setup_matches(folder: Path, setup: TextSetup) -> bool:
     meta = folder / "setup.json"
-    return meta.is_file() and json.loads(meta.read_text()) == asdict(setup) and all(
-        (folder / f"{k}.safetensors").is_file() for k in KINDS)
+    return (
+        meta.is_file()
+        and json.loads(meta.read_text()) == asdict(setup)
+        and all((folder / f"{k}.safetensors").is_file() for k in KINDS)
+    )
 
 
 def train_text_models(
@@ -216,20 +221,32 @@ def train_text_models(
     out = TrainedText(setup, {}, processes)
     for k in kinds:
         loss_fn = ar_loss_fn if k == "ar" else discrete_loss_fn(processes[k])
-        batches = infinite_batches(train_tokens, batch_size=setup.batch_size,
-                                   generator=torch.Generator().manual_seed(setup.seed))
+        batches = infinite_batches(
+            train_tokens, batch_size=setup.batch_size, generator=torch.Generator().manual_seed(setup.seed)
+        )
         start = time.perf_counter()
         state = None
-        for state in train_iter(models[k], loss_fn, batches, steps=setup.steps, lr=setup.lr, warmup=setup.warmup,
-                                lr_decay="cosine", ema_decay=setup.ema_decay, device=device, progress=progress,
-                                seed=setup.seed):
+        for state in train_iter(
+            models[k],
+            loss_fn,
+            batches,
+            steps=setup.steps,
+            lr=setup.lr,
+            warmup=setup.warmup,
+            lr_decay="cosine",
+            ema_decay=setup.ema_decay,
+            device=device,
+            progress=progress,
+            seed=setup.seed,
+        ):
             pass
         out.seconds[k] = time.perf_counter() - start
         out.losses[k] = list(state.losses)
         out.models[k] = state.ema.module
         if folder is not None:
-            save_checkpoint(folder / k, state.model, {"losses": out.losses[k], "seconds": out.seconds[k]},
-                            ema=state.ema)
+            save_checkpoint(
+                folder / k, state.model, {"losses": out.losses[k], "seconds": out.seconds[k]}, ema=state.ema
+            )
     if folder is not None and set(kinds) == set(KINDS):
         (folder / "setup.json").write_text(json.dumps(asdict(setup), indent=2, sort_keys=True))
     return out
@@ -250,7 +267,13 @@ def bits_per_char_table(
         if k == "ar":
             table[k] = ar_bits_per_char(model, test_tokens, batch_size=batch_size)
         else:
-            table[k] = nelbo_bits_per_char(trained.processes[k], model, test_tokens, n_samples=n_samples,
-                                           batch_size=batch_size, generator=generator)
+            table[k] = nelbo_bits_per_char(
+                trained.processes[k],
+                model,
+                test_tokens,
+                n_samples=n_samples,
+                batch_size=batch_size,
+                generator=generator,
+            )
     table["unigram"] = unigram_bits_per_char(train_tokens, test_tokens, V)
     return table

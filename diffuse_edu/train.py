@@ -6,6 +6,7 @@ the end. The loop knows nothing about diffusion: it minimises ``loss_fn(model, b
 (a tensor, a tuple, or a dict of tensors, as the joint models use). AdamW, EMA weights, gradient clipping, optional
 warmup and cosine/linear decay, bf16 autocast on CUDA.
 """
+
 from __future__ import annotations
 
 import copy
@@ -146,12 +147,16 @@ def _batch_size(batch: Any) -> int:
 def _batch_source(batches) -> Callable[[], Any]:
     """Turn a callable, an iterator or a re-iterable (e.g. a DataLoader, re-started each epoch) into ``next_batch()``."""
     if isinstance(batches, Iterator):
+
         def next_batch():
             try:
                 return next(batches)
             except StopIteration:
-                raise ValueError("the batch iterator ran out before `steps` were done; pass an infinite iterator "
-                                 "(e.g. diffuse_edu.data.batching.infinite_batches) or fewer steps.") from None
+                raise ValueError(
+                    "the batch iterator ran out before `steps` were done; pass an infinite iterator "
+                    "(e.g. diffuse_edu.data.batching.infinite_batches) or fewer steps."
+                ) from None
+
         return next_batch
     if callable(batches):
         return batches
@@ -165,9 +170,11 @@ def _batch_source(batches) -> Callable[[], Any]:
             except StopIteration:  # one epoch done: start the next one
                 it = iter(batches)
                 return next(it)
+
         return next_batch
-    raise TypeError(f"batches must be an iterator, an iterable or a callable returning a batch; "
-                    f"got {type(batches).__name__}.")
+    raise TypeError(
+        f"batches must be an iterator, an iterable or a callable returning a batch; got {type(batches).__name__}."
+    )
 
 
 def _lr_at(step: int, *, lr: float, steps: int, warmup: int, decay: str, min_lr: float) -> float:
@@ -295,8 +302,9 @@ def train_iter(
                 loss = loss_fn(model, batch)
             if not isinstance(loss, Tensor) or loss.ndim != 0:
                 shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
-                raise ValueError(f"loss_fn must return a scalar tensor (0-d); got {shape}. "
-                                 "Reduce per-example losses with .mean().")
+                raise ValueError(
+                    f"loss_fn must return a scalar tensor (0-d); got {shape}. Reduce per-example losses with .mean()."
+                )
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 raise FloatingPointError(

@@ -29,10 +29,11 @@ posterior it is
 *tight* (= −log p(x₀) up to the tiny prior term): a CTMC moves one token at a time, so per-token reverse rates are
 the exact joint ones. Only discrete-time steps (several tokens moving at once) leave a gap.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -140,9 +141,7 @@ class UniformProcess(Process):
         if not x0_probs.is_floating_point():
             x0_probs = F.one_hot(self.validate(x0_probs, "x0"), self.vocab_size)
         elif tuple(x0_probs.shape) != (*x_t.shape, self.vocab_size):
-            raise ValueError(
-                f"x0_probs must have shape {(*x_t.shape, self.vocab_size)}; got {tuple(x0_probs.shape)}."
-            )
+            raise ValueError(f"x0_probs must have shape {(*x_t.shape, self.vocab_size)}; got {tuple(x0_probs.shape)}.")
         V = self.vocab_size
         p = x0_probs.to(self.compute_dtype)
         a_t, a_s = self._alpha(t, x_t), self._alpha(s, x_t)

@@ -2,6 +2,7 @@
 
 Each helper draws on an ``ax`` you pass (or makes one) and returns it, so cells stay one line long.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -27,34 +28,46 @@ def _new_ax(ax, figsize=(4, 4)):
 def make_grid(x: Tensor, nrow: int = 8, padding: int = 1, pad_value: float = -1.0) -> Tensor:
     """Tile images ``x`` shape (N, C, H, W) into one image shape (C, rows·(H+p)−p, nrow·(W+p)−p)."""
     if not isinstance(x, Tensor) or x.ndim != 4:
-        raise ValueError(f"x must be a tensor of images with shape (N, C, H, W); got "
-                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}.")
+        raise ValueError(
+            f"x must be a tensor of images with shape (N, C, H, W); got "
+            f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}."
+        )
     n, c, h, w = x.shape
     nrow = max(1, min(nrow, n))
     rows = -(-n // nrow)
     grid = torch.full((c, rows * (h + padding) - padding, nrow * (w + padding) - padding), float(pad_value))
     for i in range(n):
         r, col = divmod(i, nrow)
-        grid[:, r * (h + padding):r * (h + padding) + h, col * (w + padding):col * (w + padding) + w] = x[i].cpu()
+        grid[:, r * (h + padding) : r * (h + padding) + h, col * (w + padding) : col * (w + padding) + w] = x[i].cpu()
     return grid
 
 
-def image_grid(x: Tensor, nrow: int = 8, *, ax=None, vrange: tuple[float, float] = (-1.0, 1.0), cmap: str = "gray",
-               title: str | None = None, padding: int = 1):
+def image_grid(
+    x: Tensor,
+    nrow: int = 8,
+    *,
+    ax=None,
+    vrange: tuple[float, float] = (-1.0, 1.0),
+    cmap: str = "gray",
+    title: str | None = None,
+    padding: int = 1,
+):
     """Show images ``x`` shape (N, C, H, W) (values in ``vrange``) as a grid with ``nrow`` images per row."""
     grid = make_grid(x.detach().float(), nrow, padding, pad_value=vrange[0])
     ax = _new_ax(ax)
     img = grid[0] if grid.shape[0] == 1 else grid.permute(1, 2, 0).sub(vrange[0]).div(vrange[1] - vrange[0]).clamp(0, 1)
-    ax.imshow(img.numpy(), cmap=cmap if grid.shape[0] == 1 else None, vmin=vrange[0], vmax=vrange[1],
-              interpolation="nearest")
+    ax.imshow(
+        img.numpy(), cmap=cmap if grid.shape[0] == 1 else None, vmin=vrange[0], vmax=vrange[1], interpolation="nearest"
+    )
     ax.set_axis_off()
     if title:
         ax.set_title(title)
     return ax
 
 
-def scatter2d(ax, x: Tensor, *, s: float = 2.0, alpha: float = 0.5, lim: float | None = None,
-              title: str | None = None, **kwargs):
+def scatter2d(
+    ax, x: Tensor, *, s: float = 2.0, alpha: float = 0.5, lim: float | None = None, title: str | None = None, **kwargs
+):
     """Scatter 2D points ``x`` shape (N, 2); ``lim`` sets a square window [−lim, lim]²."""
     ax = _new_ax(ax)
     x = torch.as_tensor(x).detach().cpu()
@@ -70,8 +83,16 @@ def scatter2d(ax, x: Tensor, *, s: float = 2.0, alpha: float = 0.5, lim: float |
     return ax
 
 
-def score_field(ax, fn: Callable[[Tensor], Tensor], lim: float = 3.0, n: int = 20, *, title: str | None = None,
-                normalize: bool = False, **kwargs):
+def score_field(
+    ax,
+    fn: Callable[[Tensor], Tensor],
+    lim: float = 3.0,
+    n: int = 20,
+    *,
+    title: str | None = None,
+    normalize: bool = False,
+    **kwargs,
+):
     """Quiver plot of a vector field ``fn(points (n², 2)) -> vectors (n², 2)`` on an n × n grid over [−lim, lim]².
 
     ``normalize`` draws unit arrows (direction only), useful where the score's size varies over decades.
@@ -93,8 +114,9 @@ def score_field(ax, fn: Callable[[Tensor], Tensor], lim: float = 3.0, n: int = 2
     return ax
 
 
-def plot_schedules(schedules: Mapping | Sequence, quantities: Sequence[str] = ("alpha", "log_snr"), n: int = 201,
-                   *, axes=None):
+def plot_schedules(
+    schedules: Mapping | Sequence, quantities: Sequence[str] = ("alpha", "log_snr"), n: int = 201, *, axes=None
+):
     """Plot schedule quantities against t ∈ [0, 1], one panel per quantity.
 
     Args:

@@ -14,6 +14,7 @@
 
 This file lives outside ``docs/`` on purpose: mkdocs-jupyter would turn any ``.py`` under ``docs/`` into a page.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,8 +30,20 @@ log = logging.getLogger("mkdocs.hooks.generated_pages")
 PACKAGE = "diffuse_edu"
 # The reading order of the API reference; modules that do not exist yet are skipped, unknown ones go last.
 API_ORDER = [
-    "config", "schedules", "process", "gaussian", "masked", "uniform", "joint", "samplers",
-    "train", "checkpoint", "nets", "data", "metrics", "viz",
+    "config",
+    "schedules",
+    "process",
+    "gaussian",
+    "masked",
+    "uniform",
+    "joint",
+    "samplers",
+    "train",
+    "checkpoint",
+    "nets",
+    "data",
+    "metrics",
+    "viz",
 ]
 NOTEBOOK_RE = re.compile(r"^\d\d_[A-Za-z0-9_\-]+\.ipynb$")
 TUTORIALS_INDEX, API_INDEX, BENCH_INDEX = "tutorials/index.md", "api/index.md", "benchmarks/index.md"
@@ -73,7 +86,8 @@ def _append_to_section(nav, index_page: str, entries: list) -> bool:
             for value in item.values():
                 if isinstance(value, list):
                     flat = [v for v in value if isinstance(v, str)] + [
-                        w for v in value if isinstance(v, dict) for w in v.values() if isinstance(w, str)]
+                        w for v in value if isinstance(v, dict) for w in v.values() if isinstance(w, str)
+                    ]
                     if index_page in flat:
                         value.extend(entries)
                         return True
@@ -129,8 +143,14 @@ def on_files(files, config):
     root = _root(config)
     for nb in notebooks(root):
         # A real file whose src_dir is the repository root (not docs/): mkdocs-jupyter wraps it as a page.
-        files.append(File(f"notebooks/{nb.name}", src_dir=str(root), dest_dir=config.site_dir,
-                          use_directory_urls=config.use_directory_urls))
+        files.append(
+            File(
+                f"notebooks/{nb.name}",
+                src_dir=str(root),
+                dest_dir=config.site_dir,
+                use_directory_urls=config.use_directory_urls,
+            )
+        )
     for module in api_modules(root):
         files.append(File.generated(config, f"api/{module}.md", content=_api_page(module, root)))
     for result in bench_results(root):
@@ -164,7 +184,7 @@ def on_page_markdown(markdown, page, config, files):
         existing, pattern = targets[m["kind"]]
         if m["name"] not in existing:
             return f'{m["text"]} <span class="de-coming">(coming soon)</span>'
-        return f'[{m["text"]}]({posixpath.relpath(pattern.format(m["name"]), here)}{m["anchor"] or ""})'
+        return f"[{m['text']}]({posixpath.relpath(pattern.format(m['name']), here)}{m['anchor'] or ''})"
 
     return _LINK_RE.sub(replace, markdown)
 

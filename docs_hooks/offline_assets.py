@@ -13,6 +13,7 @@ hook copies the files the pages need into ``<site>/assets/vendor/`` after every 
 * Widgets: nbconvert points notebook pages at a CDN copy of ``@jupyter-widgets/html-manager``; the URL is rewritten
   to the copy served by the site, which draws sliders and progress bars from the widget state saved in the notebook.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,7 +60,9 @@ def on_config(config):
     if missing:
         raise PluginError(
             "The docs serve MathJax and the widget manager themselves, from node_modules/. Missing: "
-            + ", ".join(missing) + ". Run `npm ci` in the repository root (scripts/docs.sh does it for you).")
+            + ", ".join(missing)
+            + ". Run `npm ci` in the repository root (scripts/docs.sh does it for you)."
+        )
     for name, want in pins.items():
         have = json.loads((modules / name / "package.json").read_text())["version"]
         if have != want:
@@ -86,8 +89,11 @@ def on_post_build(config):
 _MATHJAX2_RE = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.DOTALL)
 _WIDGET_SRC_RE = re.compile(r"(var widgetRendererSrc = )'[^']*';")
 # nbconvert's Mermaid loader imports mermaid from a CDN when a notebook has Mermaid diagrams; ours have none
-_MERMAID_RE = re.compile(r'<script type="module">\s*document\.addEventListener\("DOMContentLoaded", async \(\) => \{'
-                         r'\s*const diagrams = document\.querySelectorAll\("\.jp-Mermaid.*?</script>', re.DOTALL)
+_MERMAID_RE = re.compile(
+    r'<script type="module">\s*document\.addEventListener\("DOMContentLoaded", async \(\) => \{'
+    r'\s*const diagrams = document\.querySelectorAll\("\.jp-Mermaid.*?</script>',
+    re.DOTALL,
+)
 _REMOTE_SCRIPT_RE = re.compile(r"(?:<script[^>]*\ssrc=|import\()\s*[\"'](?:https?:)?//[^\"']+", re.IGNORECASE)
 
 

@@ -12,6 +12,7 @@ For each page it serves ``site/`` on 127.0.0.1 (a thread in this process, stoppe
   * no page asks for a resource outside the site (the docs must work offline).
 Exit status 1 if a check fails. Needs Chromium (Debian: ``apt-get install -y chromium``; or set CHROMIUM=/path).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,12 +55,23 @@ def serve(site: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
 def chromium(binary: str, url: str, *, screenshot: Path | None, budget_ms: int, width: int, height: int) -> str:
     """Run headless Chromium once; return the DOM (``--dump-dom``) or '' when taking a screenshot."""
     with tempfile.TemporaryDirectory() as profile:
-        cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--hide-scrollbars", f"--user-data-dir={profile}",
-               # an offline reader: every host but the local server fails to resolve
-               "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", f"--virtual-time-budget={budget_ms}",
-               f"--window-size={width},{height}"]
+        cmd = [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            # an offline reader: every host but the local server fails to resolve
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            f"--virtual-time-budget={budget_ms}",
+            f"--window-size={width},{height}",
+        ]
         cmd += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
         out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=180)
         return out.stdout
@@ -109,12 +121,14 @@ def check_page(rel: str, site: Path, dom: str) -> list[str]:
     parser.feed(dom)
     raw = RAW_TEX.findall(" ".join(parser.text))
     has_math = 'class="arithmatex"' in source or bool(raw) or n_math > 0
-    n_views = source.count('application/vnd.jupyter.widget-view+json')
+    n_views = source.count("application/vnd.jupyter.widget-view+json")
     n_widgets = len(re.findall(r'class="[^"]*\bjupyter-widgets\b', dom))
     n_plots = len(re.findall(r'<img[^>]+src="data:image/(?:png|jpeg|svg)', source))
     remote = sorted(set(REMOTE.findall(dom)))
-    print(f"  math typeset: {n_math:4d}   TeX errors: {n_errors}   raw TeX left: {len(raw)}   "
-          f"widget views: {n_views} -> rendered widget elements: {n_widgets}   embedded images: {n_plots}")
+    print(
+        f"  math typeset: {n_math:4d}   TeX errors: {n_errors}   raw TeX left: {len(raw)}   "
+        f"widget views: {n_views} -> rendered widget elements: {n_widgets}   embedded images: {n_plots}"
+    )
     if has_math and n_math == 0:
         problems.append("page has math but MathJax typeset nothing")
     if n_errors:
@@ -138,8 +152,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("pages", nargs="*", help="site-relative page paths such as notebooks/01_x/ (default: a set)")
     ap.add_argument("--site", type=Path, default=ROOT / "site", help="built site (default: site/)")
-    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "diffuse_edu_render",
-                    help="where screenshots and DOM dumps go (default: $TMPDIR/diffuse_edu_render)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "diffuse_edu_render",
+        help="where screenshots and DOM dumps go (default: $TMPDIR/diffuse_edu_render)",
+    )
     ap.add_argument("--budget-ms", type=int, default=8000, help="virtual time Chromium gives scripts (ms)")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=2400)
@@ -160,8 +178,7 @@ def main(argv=None) -> int:
             print(f"{url}")
             png = args.out / f"{stem}.png"
             chromium(binary, url, screenshot=png, budget_ms=args.budget_ms, width=args.width, height=args.height)
-            dom = chromium(binary, url, screenshot=None, budget_ms=args.budget_ms, width=args.width,
-                           height=args.height)
+            dom = chromium(binary, url, screenshot=None, budget_ms=args.budget_ms, width=args.width, height=args.height)
             (args.out / f"{stem}.html").write_text(dom, encoding="utf-8")
             print(f"  screenshot: {png}")
             problems = check_page(rel, site, dom)

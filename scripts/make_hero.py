@@ -6,6 +6,7 @@ kept with probability α(t) (log-linear schedule), otherwise replaced by the mas
 
     python scripts/make_hero.py            # writes docs/assets/hero.png (uses only diffuse_edu.schedules + numpy)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,7 @@ def main(out: Path, n: int = 1500, seed: int = 0) -> None:
     times = [0.0, 0.25, 0.5, 0.75, 1.0]
     gauss, masked = ScheduleCosine(alpha_end=1e-3), ScheduleLogLinear()
 
-    fig, axes = plt.subplots(2, len(times), figsize=(10, 3.1), dpi=80,
-                             gridspec_kw={"height_ratios": [4, 1]})
+    fig, axes = plt.subplots(2, len(times), figsize=(10, 3.1), dpi=80, gridspec_kw={"height_ratios": [4, 1]})
     for j, t in enumerate(times):
         a = float(gauss.alpha(torch.tensor(t)))
         s = float(gauss.sigma(torch.tensor(t)))

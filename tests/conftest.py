@@ -1,4 +1,5 @@
 """Shared pytest set-up."""
+
 import pytest
 import torch
 

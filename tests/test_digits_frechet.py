@@ -1,4 +1,5 @@
 """Digits data, the Fréchet distance (closed forms), the feature classifier and the memorisation check."""
+
 import math
 
 import numpy as np
@@ -37,8 +38,9 @@ def test_frechet_from_stats_closed_form():
     expected = 5.0 + ((a.sqrt() - b.sqrt()) ** 2).sum().item()
     assert fr.frechet_from_stats(mu1, torch.diag(a), mu2, torch.diag(b)) == pytest.approx(expected, rel=1e-12)
     # A non-commuting pair: rotate Σ₂; 1-D check of W₂² = (μ₁−μ₂)² + (σ₁−σ₂)² too.
-    assert fr.frechet_from_stats(torch.tensor([0.0]), torch.tensor([[4.0]]), torch.tensor([3.0]),
-                                 torch.tensor([[1.0]])) == pytest.approx(9.0 + 1.0)
+    assert fr.frechet_from_stats(
+        torch.tensor([0.0]), torch.tensor([[4.0]]), torch.tensor([3.0]), torch.tensor([[1.0]])
+    ) == pytest.approx(9.0 + 1.0)
     g = torch.Generator().manual_seed(0)
     m = torch.randn(5, 5, generator=g, dtype=torch.float64)
     c1 = m @ m.T + 0.1 * torch.eye(5, dtype=torch.float64)
@@ -47,7 +49,7 @@ def test_frechet_from_stats_closed_form():
     # Reference via scipy's general sqrtm of Σ₁Σ₂.
     from scipy.linalg import sqrtm
 
-    ref = (np.trace(c1.numpy() + c2.numpy()) - 2 * np.trace(sqrtm(c1.numpy() @ c2.numpy())).real)
+    ref = np.trace(c1.numpy() + c2.numpy()) - 2 * np.trace(sqrtm(c1.numpy() @ c2.numpy())).real
     assert fr.frechet_from_stats(torch.zeros(5), c1, torch.zeros(5), c2) == pytest.approx(ref, rel=1e-8)
     with pytest.raises(ValueError, match="shapes"):
         fr.frechet_from_stats(torch.zeros(2), torch.eye(3), torch.zeros(2), torch.eye(2))
@@ -85,8 +87,10 @@ def test_classifier_accuracy_and_frechet_on_digits(classifier):
     assert fr.frechet_digits(te.images, "test", classifier) == pytest.approx(0.0, abs=1e-6)
     floor = fr.frechet_noise_floor(359, "test", classifier=classifier)
     g = torch.Generator().manual_seed(0)
-    noisy = [fr.frechet_digits(te.images + s * torch.randn(te.images.shape, generator=g), "train", classifier)
-             for s in (0.0, 0.3, 1.0)]
+    noisy = [
+        fr.frechet_digits(te.images + s * torch.randn(te.images.shape, generator=g), "train", classifier)
+        for s in (0.0, 0.3, 1.0)
+    ]
     assert noisy[0] < noisy[1] < noisy[2]
     assert floor < noisy[2]
     assert math.isfinite(floor) and floor > 0

@@ -7,6 +7,7 @@ P(TV ≥ E[TV] + ε) ≤ exp(−2Nε²). With K = 27, N = 20 000 and ε for prob
 over all 64 noisy states (:func:`masked_sampler_law`) and bounded by the probability of revealing two tokens in one
 step (:func:`simultaneous_reveal_probability`), the only error an exact per-token denoiser leaves.
 """
+
 import math
 
 import pytest
@@ -78,8 +79,9 @@ def test_tau_leaping_leaves_about_2_7_percent_masked_at_50_steps():
     expected = torch.prod(1 - r[:-1]).item()
     assert expected == pytest.approx(0.0273, abs=5e-4)
     shape = (500, 100)
-    res = sample_masked(_zero_model(2), proc, shape, 50, method="tau-leaping",
-                        generator=torch.Generator().manual_seed(0))
+    res = sample_masked(
+        _zero_model(2), proc, shape, 50, method="tau-leaping", generator=torch.Generator().manual_seed(0)
+    )
     n = shape[0] * shape[1]  # tokens reveal independently of each other: binomial s.e. ≈ 0.0007
     assert abs(res.still_masked_before_final - expected) <= 5 * math.sqrt(expected * (1 - expected) / n)
     assert (res.samples < 2).all()
@@ -104,8 +106,9 @@ def test_masked_samplers_reproduce_the_distribution(tiny, method, schedule):
     bias_bound = simultaneous_reveal_probability(r, 3)
     # the sampler's exact law is within the simultaneous-reveal bound of p (≈ 0.03 here; actual ≈ 0.005)
     assert total_variation(law, tiny.probs) <= bias_bound
-    res = sample_masked(oracle, proc, (N_SAMPLES, 3), steps, method=method, cache=False,
-                        generator=torch.Generator().manual_seed(1))
+    res = sample_masked(
+        oracle, proc, (N_SAMPLES, 3), steps, method=method, cache=False, generator=torch.Generator().manual_seed(1)
+    )
     emp = tiny.empirical(res.samples)
     assert total_variation(emp, law) <= stat_bound()
     assert total_variation(emp, tiny.probs) <= stat_bound() + bias_bound
@@ -117,8 +120,10 @@ def test_masked_samplers_reproduce_the_distribution(tiny, method, schedule):
 def test_uniform_sampler_reproduces_its_exact_law_which_converges_to_p(tiny):
     proc = UniformProcess(3)
     oracle = UniformOracle(tiny, proc)
-    tvs = [total_variation(uniform_sampler_law(oracle, torch.linspace(1, 0, T + 1, dtype=torch.float64)), tiny.probs)
-           for T in (4, 16, 32)]
+    tvs = [
+        total_variation(uniform_sampler_law(oracle, torch.linspace(1, 0, T + 1, dtype=torch.float64)), tiny.probs)
+        for T in (4, 16, 32)
+    ]
     # discretisation error of the factorised reverse kernel shrinks ~1/T (0.166, 0.043, 0.021)
     assert tvs[0] > tvs[1] > tvs[2]
     assert tvs[2] < 0.03
@@ -139,8 +144,9 @@ def test_never_emit_mask_never_change_unmasked(method):
     proc = MaskedProcess(4, ScheduleCosine())
     g = torch.Generator().manual_seed(3)
     model = lambda x, t: torch.randn(*x.shape, 4, generator=g)  # noqa: E731 - any logits will do
-    res = sample_masked(model, proc, (64, 12), 30, method=method, return_trajectory=True,
-                        generator=torch.Generator().manual_seed(4))
+    res = sample_masked(
+        model, proc, (64, 12), 30, method=method, return_trajectory=True, generator=torch.Generator().manual_seed(4)
+    )
     traj = res.trajectory
     assert len(traj) == 31 and (traj[0] == proc.mask_id).all()
     for before, after in zip(traj[:-1], traj[1:]):
@@ -155,8 +161,9 @@ def test_cache_gives_identical_samples_with_fewer_calls(tiny):
     results = {}
     for cache in (True, False):
         oracle = MaskedOracle(tiny)  # time-independent, as the optimal masked denoiser is
-        results[cache] = sample_masked(oracle, proc, (8, 3), 100, cache=cache,
-                                       generator=torch.Generator().manual_seed(5))
+        results[cache] = sample_masked(
+            oracle, proc, (8, 3), 100, cache=cache, generator=torch.Generator().manual_seed(5)
+        )
         assert results[cache].nfe == oracle.calls
     assert torch.equal(results[True].samples, results[False].samples)
     assert results[False].nfe == 100
@@ -175,10 +182,12 @@ def test_float64_draws_by_default_and_float32_optional(tiny):
 def test_final_argmax_and_seeded_runs_are_bit_exact():
     proc = MaskedProcess(5)
     model = lambda x, t: torch.arange(5.0).expand(*x.shape, 5)  # noqa: E731 - argmax is always token 4
-    res = sample_masked(model, proc, (50, 6), 5, method="tau-leaping", final="argmax",
-                        generator=torch.Generator().manual_seed(7))
-    again = sample_masked(model, proc, (50, 6), 5, method="tau-leaping", final="argmax",
-                          generator=torch.Generator().manual_seed(7))
+    res = sample_masked(
+        model, proc, (50, 6), 5, method="tau-leaping", final="argmax", generator=torch.Generator().manual_seed(7)
+    )
+    again = sample_masked(
+        model, proc, (50, 6), 5, method="tau-leaping", final="argmax", generator=torch.Generator().manual_seed(7)
+    )
     assert torch.equal(res.samples, again.samples)
     assert res.still_masked_before_final > 0  # tokens left for the final denoise
 

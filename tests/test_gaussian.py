@@ -1,4 +1,5 @@
 """GaussianProcess: closed-form marginals, conversions, loss, the three reverse steps, robustness, bad input."""
+
 import itertools
 
 import pytest

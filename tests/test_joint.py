@@ -2,6 +2,7 @@
 
 Randomness is seeded everywhere; Monte-Carlo checks use 5-standard-error bounds (false alarm ≈ 6e-7 per check).
 """
+
 from __future__ import annotations
 
 import math
@@ -123,8 +124,15 @@ def test_single_modality_masked_sampler_is_bit_identical(final):
     proc, net = MaskedProcess(5), TinyTokNet()
     joint = JointProcess({"x": proc})
     with torch.no_grad():
-        got = sample_joint(joint, SingleModality(net, "x"), batch=40, shapes={"x": (6,)}, steps=8, generator=gen(4),
-                           denoise_kwargs={"x": {"mode": final}})
+        got = sample_joint(
+            joint,
+            SingleModality(net, "x"),
+            batch=40,
+            shapes={"x": (6,)},
+            steps=8,
+            generator=gen(4),
+            denoise_kwargs={"x": {"mode": final}},
+        )
         want = sample_masked(net, proc, (40, 6), steps=8, grid="uniform", cache=False, final=final, generator=gen(4))
     assert torch.equal(got.samples["x"], want.samples)
     assert got.nfe == want.nfe == 8
@@ -254,8 +262,14 @@ def test_guidance_identity_at_omega_one(toy):
     for given in ({"label": labels[:, None]}, {"point": pts}):
         g_plain, g_guided = gen(7), gen(7)
         plain = sample_joint(joint, net, given=given, steps=9, generator=g_plain)
-        same = sample_joint(joint, net, given=given, steps=9, generator=g_guided,
-                            guidance=NoisyGuidance(omega=1.0, sigma=0.3, left=0.0, right=1.0))
+        same = sample_joint(
+            joint,
+            net,
+            given=given,
+            steps=9,
+            generator=g_guided,
+            guidance=NoisyGuidance(omega=1.0, sigma=0.3, left=0.0, right=1.0),
+        )
         for k in plain.samples:
             assert torch.equal(plain.samples[k], same.samples[k])
         assert plain.nfe == same.nfe == 9
@@ -263,8 +277,14 @@ def test_guidance_identity_at_omega_one(toy):
     # ω ≠ 1 changes the output but never the main generator's consumption (re-noising has its own generator)
     g_a, g_b = gen(7), gen(7)
     a = sample_joint(joint, net, given={"label": labels[:, None]}, steps=9, generator=g_a)
-    b = sample_joint(joint, net, given={"label": labels[:, None]}, steps=9, generator=g_b,
-                     guidance=NoisyGuidance(omega=4.0, sigma=1.0))
+    b = sample_joint(
+        joint,
+        net,
+        given={"label": labels[:, None]},
+        steps=9,
+        generator=g_b,
+        guidance=NoisyGuidance(omega=4.0, sigma=1.0),
+    )
     assert not torch.equal(a.samples["point"], b.samples["point"])
     assert torch.equal(g_a.get_state(), g_b.get_state())
 
@@ -283,8 +303,10 @@ def test_exact_oracle_recovers_conditionals():
     """With the exact joint denoiser, label→point lands in the Bayes regions at the exact conditional's rate, and
     point→label classification is the Bayes classifier (one call)."""
     mix = default_labeled_mixture()
-    joint = JointProcess({"point": GaussianProcess(step_method="euler-maruyama"), "label": MaskedProcess(K)},
-                         event_shapes={"point": (2,), "label": (1,)})
+    joint = JointProcess(
+        {"point": GaussianProcess(step_method="euler-maruyama"), "label": MaskedProcess(K)},
+        event_shapes={"point": (2,), "label": (1,)},
+    )
     oracle = mix.exact_joint_model(joint["point"], mask_id=K)
     pts, _ = mix.sample(2000, gen(0))
     cls = sample_joint(joint, oracle, given={"point": pts}, steps=1, generator=gen(1))
@@ -338,7 +360,8 @@ def test_three_state_spaces_compose():
 
     joint = JointProcess(
         {"x": GaussianProcess(), "m": MaskedProcess(5), "u": UniformProcess(4)},
-        event_shapes={"x": (3,), "m": (2,), "u": (3,)}, loss_weights={"u": 0.5},
+        event_shapes={"x": (3,), "m": (2,), "u": (3,)},
+        loss_weights={"u": 0.5},
     )
     torch.manual_seed(0)
     net = JointMLP(continuous={"x": 3}, discrete={"m": (2, 5), "u": (3, 4)}, hidden=32, depth=1, time_dim=8).eval()
@@ -354,8 +377,14 @@ def test_three_state_spaces_compose():
     assert res.nfe == 5 and (res.samples["m"] < 5).all() and res.samples["x"].dtype == torch.float32
     # guidance from two given modalities at once: both re-noised to σ in the weak call
     spy.calls.clear()
-    res = sample_joint(joint, spy, given={"m": batch["m"], "x": batch["x"]}, steps={"u": 4}, generator=gen(3),
-                       guidance=NoisyGuidance(omega=2.0, sigma=0.5))
+    res = sample_joint(
+        joint,
+        spy,
+        given={"m": batch["m"], "x": batch["x"]},
+        steps={"u": 4},
+        generator=gen(3),
+        guidance=NoisyGuidance(omega=2.0, sigma=0.5),
+    )
     # calls at t = 1, .75, .5, .25; t = 1 is not strictly inside (0, 1), the other three are guided
     assert res.nfe == len(spy.calls) == 4 + 3
     weak = [ts for _, ts in spy.calls if ts["x"][0] > 0]

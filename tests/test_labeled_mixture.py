@@ -2,6 +2,7 @@
 
 Monte-Carlo checks use 5-standard-error bounds.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,10 +31,16 @@ def test_posterior_matches_brute_force_bayes(mix):
     post = mix.bayes_posterior(pts)
     assert torch.allclose(post.sum(1), torch.ones(500, dtype=torch.float64), atol=1e-12)
     # brute force with scipy: w_y N(x; μ_y, Σ_y), normalised
-    dens = torch.stack([
-        torch.as_tensor(mix.weights[k].item() * multivariate_normal(mix.means[k].numpy(), mix.covs[k].numpy()).pdf(
-            pts.double().numpy())) for k in range(mix.num_classes)
-    ], 1)
+    dens = torch.stack(
+        [
+            torch.as_tensor(
+                mix.weights[k].item()
+                * multivariate_normal(mix.means[k].numpy(), mix.covs[k].numpy()).pdf(pts.double().numpy())
+            )
+            for k in range(mix.num_classes)
+        ],
+        1,
+    )
     assert torch.allclose(post, dens / dens.sum(1, keepdim=True), atol=1e-10)
     assert torch.equal(mix.bayes_label(pts), dens.argmax(1))
     # the posterior is not trivial: a fair share of points is genuinely ambiguous

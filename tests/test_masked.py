@@ -3,6 +3,7 @@
 Monte-Carlo bounds are 5 standard errors: for a (near-)Gaussian estimate a 5-s.e. miss has probability ~6e-7, and
 every test is seeded, so a failure means a bug, not bad luck.
 """
+
 import math
 
 import pytest
@@ -107,7 +108,7 @@ def test_oracle_nelbo_equals_true_nll(tiny):
     est, se = _per_config(est, se, R, K)
     nll = tiny.nll(tiny.configs)
     # 27 configurations, each within 5 s.e. (the s.e. is the i.i.d. formula, conservative for stratified times)
-    assert ((est - nll).abs() <= 5 * se).all(), ((est - nll) / se)
+    assert ((est - nll).abs() <= 5 * se).all(), (est - nll) / se
     # and the data average: E_p[NELBO] = H(p)
     mean, mean_se = (tiny.probs * est).sum(), (tiny.probs.pow(2) * se.pow(2)).sum().sqrt()
     assert abs(mean.item() - tiny.entropy()) <= 5 * mean_se.item()

@@ -1,4 +1,5 @@
 """Networks: shapes, time conditioning, sizes, and one clear error for bad input."""
+
 import pytest
 import torch
 

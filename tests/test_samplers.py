@@ -91,8 +91,9 @@ def test_single_gaussian_reached_exactly_by_ode():
     z = (z - z.mean(0)) @ torch.linalg.inv(torch.linalg.cholesky(torch.cov(z.T))).T
     x_init = p1.means[0] + z @ torch.linalg.cholesky(p1.covs[0]).T
     proc = GaussianProcess(sched, prediction="v")
-    out = sample(target.exact_model(sched, "v"), proc, (500, 2), steps=40, method="ode-heun", grid="edm",
-                 x_init=x_init).samples
+    out = sample(
+        target.exact_model(sched, "v"), proc, (500, 2), steps=40, method="ode-heun", grid="edm", x_init=x_init
+    ).samples
     torch.testing.assert_close(out.mean(0), mu[0], atol=2e-3, rtol=0)
     torch.testing.assert_close(torch.cov(out.T), cov[0], atol=2e-3, rtol=0)
 
@@ -133,8 +134,9 @@ def test_sampling_from_alpha_zero_stays_finite():
     # Cosine with alpha_end = 0: α(1) = 0 exactly. DDPM from t = 1 with an ε-model must not produce NaN.
     mix, sched = ring_mixture(), ScheduleCosine()
     for pred in ("eps", "x0", "v"):
-        out = sample(mix.exact_model(sched, pred), GaussianProcess(sched, prediction=pred), (256, 2), steps=20,
-                     generator=gen(0)).samples
+        out = sample(
+            mix.exact_model(sched, pred), GaussianProcess(sched, prediction=pred), (256, 2), steps=20, generator=gen(0)
+        ).samples
         assert torch.isfinite(out).all()
         assert (torch.cov(out.T.to(F64)) - mix.covariance).norm() < 0.5
 

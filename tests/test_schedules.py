@@ -1,4 +1,5 @@
 """Schedules: VP identity, derivatives against autograd, published endpoint values, monotonicity, bad input."""
+
 import math
 
 import pytest
@@ -12,7 +13,13 @@ from diffuse_edu.schedules import (
     get_schedule,
 )
 
-ALL = [ScheduleVPLinear(), ScheduleCosine(), ScheduleCosine(alpha_end=1e-3), ScheduleSDScaledLinear(), ScheduleLogLinear()]
+ALL = [
+    ScheduleVPLinear(),
+    ScheduleCosine(),
+    ScheduleCosine(alpha_end=1e-3),
+    ScheduleSDScaledLinear(),
+    ScheduleLogLinear(),
+]
 IDS = ["vp-linear", "cosine", "cosine-1e-3", "sd", "log-linear"]
 T = torch.linspace(0, 1, 201, dtype=torch.float64)
 T_INNER = T[1:-1]
@@ -51,7 +58,9 @@ def test_log_snr_and_beta_consistent(sched):
 
 def test_published_endpoints():
     # Stable-Diffusion scaled linear in continuous time: α(1) = exp(-½ Σ β_i) = 0.0690.
-    assert ScheduleSDScaledLinear().alpha(torch.tensor(1.0, dtype=torch.float64)).item() == pytest.approx(0.0690, abs=1e-4)
+    assert ScheduleSDScaledLinear().alpha(torch.tensor(1.0, dtype=torch.float64)).item() == pytest.approx(
+        0.0690, abs=1e-4
+    )
     betas = torch.linspace(8.5e-4**0.5, 1.2e-2**0.5, 1000, dtype=torch.float64) ** 2
     discrete = torch.prod(1 - betas).sqrt().item()
     # The discrete product sqrt(Π(1 - β_i)) = 0.0683 differs from exp(-½ Σ β_i) at second order in β (~1%).
@@ -68,13 +77,16 @@ def test_get_schedule():
         get_schedule("nope")
 
 
-@pytest.mark.parametrize("bad, err, msg", [
-    (1.5, ValueError, r"\[0, 1\]"),
-    (-0.1, ValueError, r"\[0, 1\]"),
-    (torch.tensor([0.5, float("nan")]), ValueError, "NaN"),
-    ("0.5", TypeError, "float or a torch.Tensor"),
-    ([0.5], TypeError, "float or a torch.Tensor"),
-])
+@pytest.mark.parametrize(
+    "bad, err, msg",
+    [
+        (1.5, ValueError, r"\[0, 1\]"),
+        (-0.1, ValueError, r"\[0, 1\]"),
+        (torch.tensor([0.5, float("nan")]), ValueError, "NaN"),
+        ("0.5", TypeError, "float or a torch.Tensor"),
+        ([0.5], TypeError, "float or a torch.Tensor"),
+    ],
+)
 def test_bad_time_raises(bad, err, msg):
     with pytest.raises(err, match=msg):
         ScheduleVPLinear().alpha(bad)

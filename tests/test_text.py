@@ -1,4 +1,5 @@
 """Text side: the surname corpus, the two transformers and the bits/char metrics."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Toy mixtures (exact diffused density, score, posterior mean) and two-sample distances against their noise floor."""
+
 import functools
 import math
 

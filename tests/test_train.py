@@ -1,4 +1,5 @@
 """The training loop, EMA and checkpoints: math and API, seeded and quick."""
+
 import json
 import math
 
@@ -29,8 +30,16 @@ def test_loss_decreases_on_toy_regression():
     torch.manual_seed(0)
     x, y = _regression()
     model = nn.Linear(3, 1)
-    res = train(model, _mse, infinite_batches(x, y, batch_size=32, generator=torch.Generator().manual_seed(0)),
-                steps=300, lr=3e-2, device="cpu", progress=False, ema_decay=0.9)
+    res = train(
+        model,
+        _mse,
+        infinite_batches(x, y, batch_size=32, generator=torch.Generator().manual_seed(0)),
+        steps=300,
+        lr=3e-2,
+        device="cpu",
+        progress=False,
+        ema_decay=0.9,
+    )
     assert len(res.losses) == 300
     # A linear model fits noiseless linear data: the loss falls by orders of magnitude.
     assert sum(res.losses[-20:]) / 20 < 1e-3 * sum(res.losses[:20]) / 20
@@ -43,8 +52,11 @@ def test_train_iter_yields_state_each_step_and_accepts_dicts_and_callables():
     x, y = _regression()
     batches = infinite_batches({"x": x, "y": y}, batch_size=16, generator=torch.Generator().manual_seed(1))
     model = nn.Linear(3, 1)
-    states = list(train_iter(model, lambda m, b: (m(b["x"]) - b["y"]).pow(2).mean(), batches, steps=5,
-                             device="cpu", progress=False))
+    states = list(
+        train_iter(
+            model, lambda m, b: (m(b["x"]) - b["y"]).pow(2).mean(), batches, steps=5, device="cpu", progress=False
+        )
+    )
     assert [s.step for s in states] == [1, 2, 3, 4, 5]
     assert states[-1].losses == [s.loss for s in states] and states[-1].samples == 80
     # A callable that returns one batch also works.
@@ -97,8 +109,9 @@ def test_ema_inside_training_tracks_weights():
     model = nn.Linear(3, 1)
     w0 = model.weight.detach().clone()
     weights = []
-    for s in train_iter(model, _mse, lambda: (x, y), steps=4, ema_decay=0.5, ema_warmup=False, device="cpu",
-                        progress=False):
+    for s in train_iter(
+        model, _mse, lambda: (x, y), steps=4, ema_decay=0.5, ema_warmup=False, device="cpu", progress=False
+    ):
         weights.append(s.model.weight.detach().clone())
     expected = w0
     for w in weights:
@@ -142,8 +155,15 @@ def test_seeded_training_is_bit_exact():
             t = torch.rand(x.shape[0])
             return (m(x, t) - x).pow(2).mean()
 
-        return train(model, loss_fn, infinite_batches(data, batch_size=16, generator=torch.Generator().manual_seed(0)),
-                     steps=20, seed=7, device="cpu", progress=False)
+        return train(
+            model,
+            loss_fn,
+            infinite_batches(data, batch_size=16, generator=torch.Generator().manual_seed(0)),
+            steps=20,
+            seed=7,
+            device="cpu",
+            progress=False,
+        )
 
     a, b = run(), run()
     assert a.losses == b.losses
@@ -176,8 +196,14 @@ def test_nan_loss_and_nonscalar_loss_raise():
     with pytest.raises(FloatingPointError, match="diverged"):
         train(nn.Linear(3, 1), _mse, lambda: (x, y), steps=3, device="cpu", progress=False)
     with pytest.raises(ValueError, match="scalar"):
-        train(nn.Linear(3, 1), lambda m, b: (m(b[0]) - b[1]).pow(2), lambda: _regression(), steps=1,
-              device="cpu", progress=False)
+        train(
+            nn.Linear(3, 1),
+            lambda m, b: (m(b[0]) - b[1]).pow(2),
+            lambda: _regression(),
+            steps=1,
+            device="cpu",
+            progress=False,
+        )
     with pytest.raises(ValueError, match="ran out"):
         train(nn.Linear(3, 1), _mse, iter([_regression()]), steps=2, device="cpu", progress=False)
 
@@ -215,7 +241,7 @@ def test_checkpoint_round_trip_is_bit_exact(tmp_path, net):
     assert meta["has_ema"] and meta["net"]["class"].startswith("diffuse_edu.nets.")
     raw = st.read_bytes()
     header_len = int.from_bytes(raw[:8], "little")
-    json.loads(raw[8:8 + header_len])
+    json.loads(raw[8 : 8 + header_len])
     assert b"\x80\x04" not in raw[:2]  # not a pickle protocol header
 
 

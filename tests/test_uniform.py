@@ -2,6 +2,7 @@
 
 Monte-Carlo bounds are 5 standard errors (a Gaussian 5-s.e. miss has probability ~6e-7; tests are seeded).
 """
+
 import math
 
 import pytest
@@ -105,8 +106,9 @@ def test_oracle_nelbo_equals_true_nll(tiny):
     proc = UniformProcess(3, ScheduleLogLinear(eps=0.0))
     g = torch.Generator().manual_seed(4)
     R, K = 200, tiny.configs.shape[0]
-    est, se = proc.nelbo(UniformOracle(tiny, proc), tiny.configs.repeat(R, 1), n_samples=16, generator=g,
-                         reduction="none")
+    est, se = proc.nelbo(
+        UniformOracle(tiny, proc), tiny.configs.repeat(R, 1), n_samples=16, generator=g, reduction="none"
+    )
     est, se = est.view(R, K).mean(0), se.view(R, K).pow(2).sum(0).sqrt() / R
     nll = tiny.nll(tiny.configs)
     assert ((est - nll).abs() <= 5 * se).all(), (est - nll) / se
@@ -123,8 +125,7 @@ def test_wrong_denoiser_nelbo_exceeds_entropy(tiny):
     q = tiny.factorised()
     g = torch.Generator().manual_seed(5)
     R, K = 200, tiny.configs.shape[0]
-    est, se = proc.nelbo(UniformOracle(q, proc), tiny.configs.repeat(R, 1), n_samples=16, generator=g,
-                         reduction="none")
+    est, se = proc.nelbo(UniformOracle(q, proc), tiny.configs.repeat(R, 1), n_samples=16, generator=g, reduction="none")
     est, se = est.view(R, K).mean(0), se.view(R, K).pow(2).sum(0).sqrt() / R
     mean, mean_se = (tiny.probs * est).sum().item(), (tiny.probs.pow(2) * se.pow(2)).sum().sqrt().item()
     cross_entropy = (tiny.probs * q.nll(tiny.configs)).sum().item()

@@ -1,4 +1,5 @@
 """Random minibatches forever, reshuffled every epoch: the input :func:`diffuse_edu.train.train_iter` expects."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -9,8 +10,12 @@ from torch import Tensor
 __all__ = ["infinite_batches"]
 
 
-def infinite_batches(*tensors: Tensor | dict[str, Tensor], batch_size: int, generator: torch.Generator | None = None,
-                     drop_last: bool = True) -> Iterator:
+def infinite_batches(
+    *tensors: Tensor | dict[str, Tensor],
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    drop_last: bool = True,
+) -> Iterator:
     """Yield random minibatches of the given tensors forever (sampling without replacement inside each epoch).
 
     Args:
@@ -49,4 +54,4 @@ def infinite_batches(*tensors: Tensor | dict[str, Tensor], batch_size: int, gene
         perm = torch.randperm(n, generator=generator)
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
-            yield pack(perm[start:start + batch_size])
+            yield pack(perm[start : start + batch_size])

@@ -3,6 +3,7 @@
 1,797 grey-scale images with 17 intensity levels (0..16), ten classes (Alpaydin & Kaynak 1998, UCI). No download:
 scikit-learn carries the file. Images are scaled to [−1, 1], the range a Gaussian diffusion model expects.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

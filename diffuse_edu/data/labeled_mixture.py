@@ -10,6 +10,7 @@ not a deterministic function of the point. Every quantity a joint model should r
   exact score at every t), and the share of its mass inside the Bayes region {x : argmax p(· | x) = y};
 * joint: the label marginal w and the coherence rate of the true joint (= the Bayes accuracy).
 """
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,9 @@ class LabeledMixture:
     def __init__(self, means, covs, weights):
         self.mixture = GaussianMixture(means, covs=covs, weights=weights)
         self.means, self.covs, self.weights = self.mixture.means, self.mixture.covs, self.mixture.weights
-        self._parts = [GaussianMixture(self.means[k:k + 1], covs=self.covs[k:k + 1]) for k in range(self.num_classes)]
+        self._parts = [
+            GaussianMixture(self.means[k : k + 1], covs=self.covs[k : k + 1]) for k in range(self.num_classes)
+        ]
         # Precisions and log-normalisers for a fast closed-form log N_y(x) (checked against GaussianMixture in tests).
         self._prec = torch.linalg.inv(self.covs)  # (K, D, D)
         self._log_norm = -0.5 * (torch.logdet(self.covs) + self.dim * math.log(2 * math.pi))  # (K,)
@@ -221,24 +224,26 @@ def default_labeled_mixture() -> LabeledMixture:
     places. Data scale about ±3, so the VP prior N(0, I) is a reasonable start.
     """
     means = [
-        [-2.2, 1.8],   # 0
-        [0.3, 2.4],    # 1  overlaps 2
-        [1.3, 1.9],    # 2
-        [2.5, -0.3],   # 3
-        [0.9, -2.3],   # 4
+        [-2.2, 1.8],  # 0
+        [0.3, 2.4],  # 1  overlaps 2
+        [1.3, 1.9],  # 2
+        [2.5, -0.3],  # 3
+        [0.9, -2.3],  # 4
         [-1.3, -2.0],  # 5  overlaps 6
         [-2.3, -1.0],  # 6
-        [0.0, 0.1],    # 7  elongated, in the middle
+        [0.0, 0.1],  # 7  elongated, in the middle
     ]
-    covs = torch.stack([
-        _rotated_cov(0.45, 0.45, 0.0),
-        _rotated_cov(0.55, 0.35, 0.3),
-        _rotated_cov(0.45, 0.45, 0.0),
-        _rotated_cov(0.5, 0.3, 1.2),
-        _rotated_cov(0.4, 0.4, 0.0),
-        _rotated_cov(0.5, 0.4, 0.6),
-        _rotated_cov(0.45, 0.45, 0.0),
-        _rotated_cov(0.9, 0.3, 0.8),
-    ])
+    covs = torch.stack(
+        [
+            _rotated_cov(0.45, 0.45, 0.0),
+            _rotated_cov(0.55, 0.35, 0.3),
+            _rotated_cov(0.45, 0.45, 0.0),
+            _rotated_cov(0.5, 0.3, 1.2),
+            _rotated_cov(0.4, 0.4, 0.0),
+            _rotated_cov(0.5, 0.4, 0.6),
+            _rotated_cov(0.45, 0.45, 0.0),
+            _rotated_cov(0.9, 0.3, 0.8),
+        ]
+    )
     weights = [0.16, 0.12, 0.14, 0.12, 0.10, 0.12, 0.10, 0.14]
     return LabeledMixture(means, covs, weights)

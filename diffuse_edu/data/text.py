@@ -21,6 +21,7 @@ leaves room for the end; shorter windows drop the names that do not fit (:attr:`
 **Split.** Each name goes to train / validation / test by a hash of its spelling (SHA-256, 80 / 10 / 10 buckets). That
 is deterministic across machines, library versions and seeds, and a name never moves when the list changes.
 """
+
 from __future__ import annotations
 
 import functools
@@ -208,7 +209,9 @@ def _read_cached(path: str, sha256: str | None) -> tuple[tuple[str, ...], tuple[
     return tuple(words), tuple(freqs)
 
 
-def read_surnames(path: str | Path | None = None, sha256: str | None = SURNAMES_SHA256) -> tuple[list[str], list[float]]:
+def read_surnames(
+    path: str | Path | None = None, sha256: str | None = SURNAMES_SHA256
+) -> tuple[list[str], list[float]]:
     """All surnames (lower case, file order) and their population percentages, after checking the file's SHA-256.
 
     Args:

@@ -5,11 +5,12 @@ computed by brute force: the true negative log-likelihood, the Bayes-optimal den
 the masked or uniform process, and even the exact output law of a sampler (by propagating a distribution over all
 noisy states). Tests and notebook 2 use it to check that ELBOs are bounds and samplers are exact.
 """
+
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor

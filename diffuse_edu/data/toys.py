@@ -8,10 +8,11 @@ measured against. Computations run in float64 in the eigenbasis of each Σ_k, wh
 Also two non-Gaussian 2D samplers (two moons, spiral) without a closed form. Every sampler takes a
 ``torch.Generator`` so seeded draws are reproducible.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -54,7 +55,9 @@ class GaussianMixture:
             try:
                 stds = stds.reshape(-1, 1).expand(k, d) if stds.ndim <= 1 else stds.expand(k, d)
             except RuntimeError:
-                raise ValueError(f"stds must be a float, shape ({k},) or ({k}, {d}); got {tuple(stds.shape)}.") from None
+                raise ValueError(
+                    f"stds must be a float, shape ({k},) or ({k}, {d}); got {tuple(stds.shape)}."
+                ) from None
             if not (stds > 0).all():
                 raise ValueError("stds must be positive.")
             lam, vecs = stds.pow(2).clone(), torch.eye(d, dtype=_F64).expand(k, d, d).clone()
@@ -176,8 +179,9 @@ class GaussianMixture:
         """The diffused marginal p_t as a mixture (scalar ``t``): means αμ_k, covariances α²Σ_k + σ²I."""
         tt = check_time(t).to(_F64)
         a, s = schedule.alpha(tt).item(), schedule.sigma(tt).item()
-        return GaussianMixture(a * self.means, covs=a * a * self.covs + s * s * torch.eye(self.dim, dtype=_F64),
-                               weights=self.weights)
+        return GaussianMixture(
+            a * self.means, covs=a * a * self.covs + s * s * torch.eye(self.dim, dtype=_F64), weights=self.weights
+        )
 
     def exact_model(self, schedule: Schedule, prediction: str = "eps") -> Callable[[Tensor, Tensor], Tensor]:
         """The exact denoiser ``model(x, t)`` for this mixture: outputs ε̂ = −σ·score, x̂₀ (Tweedie) or v̂ = αε̂ − σx̂₀.
@@ -228,7 +232,9 @@ def two_moons(n: int, generator: torch.Generator | None = None, noise: float = 0
     return pts.to(dtype or torch.get_default_dtype())
 
 
-def spiral(n: int, generator: torch.Generator | None = None, noise: float = 0.05, turns: float = 1.5, dtype=None) -> Tensor:
+def spiral(
+    n: int, generator: torch.Generator | None = None, noise: float = 0.05, turns: float = 1.5, dtype=None
+) -> Tensor:
     """An Archimedean spiral r ∝ angle with ``turns`` turns, radius up to 2, plus Gaussian noise; shape (n, 2)."""
     u = _rand((n,), generator).sqrt()  # √U: uniform along the (area-growing) spiral arms
     angle = u * turns * 2 * math.pi

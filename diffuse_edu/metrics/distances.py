@@ -12,10 +12,11 @@ A model whose distance to the data sits within that floor is indistinguishable f
 
 MMD and energy distance build N×M distance matrices: keep N, M ≲ 5000.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -58,8 +59,13 @@ def sliced_wasserstein(
         generator: source of the directions.
     """
     x, y = _pair(x, y)
-    theta = torch.randn(x.shape[1], n_projections, generator=generator, dtype=x.dtype,
-                        device=generator.device if generator is not None else None).to(x.device)
+    theta = torch.randn(
+        x.shape[1],
+        n_projections,
+        generator=generator,
+        dtype=x.dtype,
+        device=generator.device if generator is not None else None,
+    ).to(x.device)
     theta = theta / theta.norm(dim=0, keepdim=True)
     m = max(x.shape[0], y.shape[0])
     qx, qy = _quantiles(x @ theta, m), _quantiles(y @ theta, m)  # (m, P)

@@ -7,6 +7,7 @@ generated images and measure ``‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2 
 (:func:`frechet_noise_floor`: real train images against the test split, same sample size), and check memorisation
 with :func:`nearest_neighbour_check`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,18 @@ __all__ = [
 ]
 
 # Everything that changes the trained classifier goes in here, so a change gives a new cache key.
-CLASSIFIER_CONFIG = dict(version=1, width=16, feat_dim=64, epochs=10, batch_size=64, lr=3e-3, seed=0,
-                         split_seed=0, test_fraction=0.2, shift_augment=1)
+CLASSIFIER_CONFIG = dict(
+    version=1,
+    width=16,
+    feat_dim=64,
+    epochs=10,
+    batch_size=64,
+    lr=3e-3,
+    seed=0,
+    split_seed=0,
+    test_fraction=0.2,
+    shift_augment=1,
+)
 
 
 class DigitClassifier(nn.Module):
@@ -122,7 +133,7 @@ def _train_classifier_1t(config: dict, verbose: bool) -> DigitClassifier:
     for _ in range(config["epochs"]):
         perm = torch.randperm(n, generator=gen)
         for start in range(0, n - bs + 1, bs):
-            idx = perm[start:start + bs]
+            idx = perm[start : start + bs]
             x = _random_shift(train.images[idx], config["shift_augment"], gen)
             loss = F.cross_entropy(model(x), train.labels[idx])
             opt.zero_grad()
@@ -140,8 +151,9 @@ def _train_classifier_1t(config: dict, verbose: bool) -> DigitClassifier:
 _LOADED: dict[tuple[str, str], DigitClassifier] = {}
 
 
-def get_digit_classifier(cache: str | Path | None = None, *, retrain: bool = False,
-                         verbose: bool = True) -> DigitClassifier:
+def get_digit_classifier(
+    cache: str | Path | None = None, *, retrain: bool = False, verbose: bool = True
+) -> DigitClassifier:
     """The feature network, loaded from the cache or trained (≈ 5–20 s on a CPU, once) and cached.
 
     Args:
@@ -180,8 +192,9 @@ def _as_images(x, name: str) -> Tensor:
     if x.ndim == 2 and x.shape[1] == 64:
         x = x.reshape(-1, 1, 8, 8)
     if x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8):
-        raise ValueError(f"{name} must be digit images of shape (N, 1, 8, 8) (or (N, 64)) in [−1, 1]; "
-                         f"got shape {tuple(x.shape)}.")
+        raise ValueError(
+            f"{name} must be digit images of shape (N, 1, 8, 8) (or (N, 64)) in [−1, 1]; got shape {tuple(x.shape)}."
+        )
     return x
 
 
@@ -190,7 +203,7 @@ def digit_features(x: Tensor, classifier: DigitClassifier | None = None, batch_s
     """Penultimate-layer classifier features of images ``x`` shape (N, 1, 8, 8) in [−1, 1] → shape (N, feat_dim)."""
     x = _as_images(x, "x")
     classifier = classifier or get_digit_classifier()
-    return torch.cat([classifier.features(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    return torch.cat([classifier.features(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 @torch.no_grad()
@@ -233,8 +246,10 @@ def frechet_from_stats(mu1, cov1, mu2, cov2) -> float:
     mu1, mu2 = (torch.as_tensor(m).double() for m in (mu1, mu2))
     cov1, cov2 = (torch.as_tensor(c).double() for c in (cov1, cov2))
     if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != (mu1.shape[0], mu1.shape[0]):
-        raise ValueError(f"shapes must be mu (D,), cov (D, D); got {tuple(mu1.shape)}, {tuple(cov1.shape)}, "
-                         f"{tuple(mu2.shape)}, {tuple(cov2.shape)}.")
+        raise ValueError(
+            f"shapes must be mu (D,), cov (D, D); got {tuple(mu1.shape)}, {tuple(cov1.shape)}, "
+            f"{tuple(mu2.shape)}, {tuple(cov2.shape)}."
+        )
     s1 = _sqrtm_psd(cov1)
     m = s1 @ cov2 @ s1
     tr_sqrt = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
@@ -256,24 +271,28 @@ def _reference_images(reference) -> Tensor:
     return reference
 
 
-def frechet_digits(samples: Tensor, reference: str | Tensor = "test",
-                   classifier: DigitClassifier | None = None) -> float:
+def frechet_digits(
+    samples: Tensor, reference: str | Tensor = "test", classifier: DigitClassifier | None = None
+) -> float:
     """Fréchet distance of digit images ``samples`` (N, 1, 8, 8) to ``reference`` (``"test"``, ``"train"`` or images).
 
     FD is biased upwards at small N: compare it with :func:`frechet_noise_floor` at the same N.
     """
     classifier = classifier or get_digit_classifier()
-    return frechet_distance(digit_features(samples, classifier),
-                            digit_features(_reference_images(reference), classifier))
+    return frechet_distance(
+        digit_features(samples, classifier), digit_features(_reference_images(reference), classifier)
+    )
 
 
-def frechet_noise_floor(n: int | None = None, reference: str | Tensor = "test", seed: int = 0,
-                        classifier: DigitClassifier | None = None) -> float:
+def frechet_noise_floor(
+    n: int | None = None, reference: str | Tensor = "test", seed: int = 0, classifier: DigitClassifier | None = None
+) -> float:
     """FD of ``n`` real train images (random, seeded; default all) to ``reference``: what a perfect model would score."""
     from ..data.digits import load_digits_images
 
-    train = load_digits_images("train", seed=CLASSIFIER_CONFIG["split_seed"],
-                               test_fraction=CLASSIFIER_CONFIG["test_fraction"]).images
+    train = load_digits_images(
+        "train", seed=CLASSIFIER_CONFIG["split_seed"], test_fraction=CLASSIFIER_CONFIG["test_fraction"]
+    ).images
     if n is not None:
         if not 2 <= n <= len(train):
             raise ValueError(f"n must lie in [2, {len(train)}]; got {n}.")
@@ -308,8 +327,9 @@ def _flat(x, name: str) -> Tensor:
     return x.detach().cpu().double().flatten(1)
 
 
-def nearest_neighbour_check(samples: Tensor, train: Tensor | None = None, test: Tensor | None = None, *,
-                            percentile: float = 1.0) -> NearestNeighbourReport:
+def nearest_neighbour_check(
+    samples: Tensor, train: Tensor | None = None, test: Tensor | None = None, *, percentile: float = 1.0
+) -> NearestNeighbourReport:
     """Distances from samples to their nearest training image, against test→train distances.
 
     Args:
@@ -328,8 +348,10 @@ def nearest_neighbour_check(samples: Tensor, train: Tensor | None = None, test: 
         test = load_digits_images("test").images
     s, tr, te = _flat(samples, "samples"), _flat(train, "train"), _flat(test, "test")
     if not s.shape[1] == tr.shape[1] == te.shape[1]:
-        raise ValueError(f"samples, train and test must have the same size per example; got {s.shape[1]}, "
-                         f"{tr.shape[1]}, {te.shape[1]}.")
+        raise ValueError(
+            f"samples, train and test must have the same size per example; got {s.shape[1]}, "
+            f"{tr.shape[1]}, {te.shape[1]}."
+        )
     d_s = torch.cdist(s, tr).min(dim=1).values  # (N,)
     d_t = torch.cdist(te, tr).min(dim=1).values  # (K,)
     thr = torch.quantile(d_t, percentile / 100).item()

@@ -13,6 +13,7 @@ Three tasks, each next to its exact reference or noise floor:
   size), coherence = share of samples whose label is the Bayes label of their point (the true joint has the Bayes
   accuracy), and the sliced Wasserstein distance of the points to the data.
 """
+
 from __future__ import annotations
 
 import math
@@ -78,6 +79,7 @@ def coherence(mixture: LabeledMixture, points: Tensor, labels: Tensor) -> float:
 
 def spread_ratio(points: Tensor, reference: Tensor) -> float:
     """√tr Cov(points) / √tr Cov(reference): 1 when the spread matches, < 1 when samples collapse."""
+
     def spread(x: Tensor) -> float:
         x = x.double().cpu()
         return (x - x.mean(0)).pow(2).sum(1).mean().sqrt().item()
@@ -168,9 +170,16 @@ def _gen(generator: torch.Generator | None, offset: int) -> torch.Generator | No
 
 @torch.no_grad()
 def evaluate_point_to_label(
-    joint: JointProcess, net, mixture: LabeledMixture, n: int = 10_000, steps: int = 5,
-    generator: torch.Generator | None = None, guidance: NoisyGuidance | None = None, device=None,
-    point: str = "point", label: str = "label",
+    joint: JointProcess,
+    net,
+    mixture: LabeledMixture,
+    n: int = 10_000,
+    steps: int = 5,
+    generator: torch.Generator | None = None,
+    guidance: NoisyGuidance | None = None,
+    device=None,
+    point: str = "point",
+    label: str = "label",
 ) -> PointToLabel:
     """Condition on ``n`` true-joint points: classify (1 call, argmax) and sample (``steps`` calls, final draw).
 
@@ -182,8 +191,16 @@ def evaluate_point_to_label(
     # Classification: one call at label time 1 (every label masked), then the argmax — the model's Bayes classifier.
     cls = sample_joint(joint, net, given=given, steps=1, generator=generator, device=device)
     pred = cls.samples[label].reshape(-1).cpu()
-    smp = sample_joint(joint, net, given=given, steps=steps, generator=generator, guidance=guidance, device=device,
-                       denoise_kwargs={label: {"mode": "sample"}})
+    smp = sample_joint(
+        joint,
+        net,
+        given=given,
+        steps=steps,
+        generator=generator,
+        guidance=guidance,
+        device=device,
+        denoise_kwargs={label: {"mode": "sample"}},
+    )
     drawn = smp.samples[label].reshape(-1).cpu()
     bayes = mixture.bayes_label(points.cpu())
     acc = accuracy(pred, true)
@@ -202,15 +219,30 @@ def evaluate_point_to_label(
 
 @torch.no_grad()
 def evaluate_label_to_point(
-    joint: JointProcess, net, mixture: LabeledMixture, n_per_label: int = 1000, steps: int = 50,
-    generator: torch.Generator | None = None, guidance: NoisyGuidance | None = None, device=None,
-    point: str = "point", label: str = "label", n_projections: int = 128,
+    joint: JointProcess,
+    net,
+    mixture: LabeledMixture,
+    n_per_label: int = 1000,
+    steps: int = 50,
+    generator: torch.Generator | None = None,
+    guidance: NoisyGuidance | None = None,
+    device=None,
+    point: str = "point",
+    label: str = "label",
+    n_projections: int = 128,
 ) -> LabelToPoint:
     """Condition on ``n_per_label`` copies of every label; compare the points with the exact conditionals."""
     k = mixture.num_classes
     labels = torch.arange(k).repeat_interleave(n_per_label)
-    res = sample_joint(joint, net, given={label: labels[:, None].to(device) if device else labels[:, None]},
-                       steps=steps, generator=generator, guidance=guidance, device=device)
+    res = sample_joint(
+        joint,
+        net,
+        given={label: labels[:, None].to(device) if device else labels[:, None]},
+        steps=steps,
+        generator=generator,
+        guidance=guidance,
+        device=device,
+    )
     pts = res.samples[point].cpu()
     g_data, g_proj = _gen(generator, 2), _gen(generator, 3)
     shares, sws, floors, spreads = [], [], [], []
@@ -224,15 +256,28 @@ def evaluate_label_to_point(
         spreads.append(spread_ratio(mine, ref))
     mean = lambda v: sum(v) / len(v)  # noqa: E731
     return LabelToPoint(
-        region_share=mean(shares), exact_region_share=mixture.exact_region_shares().mean().item(), sw=mean(sws),
-        sw_floor=mean(floors), spread=mean(spreads), per_label_share=shares, n_per_label=n_per_label, nfe=res.nfe,
+        region_share=mean(shares),
+        exact_region_share=mixture.exact_region_shares().mean().item(),
+        sw=mean(sws),
+        sw_floor=mean(floors),
+        spread=mean(spreads),
+        per_label_share=shares,
+        n_per_label=n_per_label,
+        nfe=res.nfe,
     )
 
 
 @torch.no_grad()
 def evaluate_joint(
-    joint: JointProcess, net, mixture: LabeledMixture, n: int = 8000, steps: int | dict = 50,
-    generator: torch.Generator | None = None, device=None, point: str = "point", label: str = "label",
+    joint: JointProcess,
+    net,
+    mixture: LabeledMixture,
+    n: int = 8000,
+    steps: int | dict = 50,
+    generator: torch.Generator | None = None,
+    device=None,
+    point: str = "point",
+    label: str = "label",
     n_projections: int = 128,
 ) -> JointSampleQuality:
     """Sample ``n`` (point, label) pairs unconditionally; label-marginal TV, coherence, point distance to the data."""

@@ -11,10 +11,10 @@ compare directly:
 * **unigram**: every character (and the end) drawn independently from the training frequencies — the floor any model
   should beat.
 """
+
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -84,8 +84,9 @@ def bits_per_char(nll_nats, chars) -> float:
     return total / count / LN2
 
 
-def unigram_bits_per_char(train_tokens: Tensor, test_tokens: Tensor, vocab_size: int, pad_id: int = 0,
-                          smoothing: float = 0.0) -> BitsPerChar:
+def unigram_bits_per_char(
+    train_tokens: Tensor, test_tokens: Tensor, vocab_size: int, pad_id: int = 0, smoothing: float = 0.0
+) -> BitsPerChar:
     r"""Exact bits/char of the unigram model fitted to the training counts.
 
     Each letter c has probability :math:`p(c) = (n_c + s) / (n + (V)s)` and the end of a name (its first ``PAD``)
@@ -123,7 +124,7 @@ def _batched(tokens: Tensor, batch_size: int) -> Iterable[Tensor]:
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
     for i in range(0, tokens.shape[0], batch_size):
-        yield tokens[i:i + batch_size]
+        yield tokens[i : i + batch_size]
 
 
 @torch.no_grad()

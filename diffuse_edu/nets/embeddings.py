@@ -4,6 +4,7 @@ A sinusoidal code of the (scaled) time followed by a small MLP (Vaswani et al. 2
 time since Ho et al. 2020, DDPM). Every network in the package (MLP, U-Net, transformers, joint nets with one clock per
 modality) builds its time input from :class:`TimeEmbedding`.
 """
+
 from __future__ import annotations
 
 import math

@@ -7,6 +7,7 @@ in :class:`~diffuse_edu.nets.mlp.TimeMLP`). So the network knows, separately, ho
 decoupled-clock model needs (Rojas et al. 2025). One head per modality: ε (or x₀, v) for continuous ones, logits over
 the clean tokens for discrete ones.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -61,8 +62,14 @@ class JointMLP(nn.Module):
         for name, lv in discrete.items():
             if len(lv) != 2 or not all(isinstance(v, int) and v > 0 for v in lv):
                 raise ValueError(f"discrete[{name!r}] must be (length, vocab_size), two positive ints; got {lv!r}.")
-        self._config = dict(continuous=continuous, discrete={k: list(v) for k, v in discrete.items()}, hidden=hidden,
-                            depth=depth, time_dim=time_dim, token_dim=token_dim)
+        self._config = dict(
+            continuous=continuous,
+            discrete={k: list(v) for k, v in discrete.items()},
+            hidden=hidden,
+            depth=depth,
+            time_dim=time_dim,
+            token_dim=token_dim,
+        )
         self.continuous, self.discrete = continuous, discrete
         self.names = tuple(continuous) + tuple(discrete)
         self.inp = nn.ModuleDict({n: nn.Linear(d, hidden) for n, d in continuous.items()})
@@ -88,7 +95,8 @@ class JointMLP(nn.Module):
     def _check(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> int:
         if set(xs) != set(self.names) or set(ts) != set(self.names):
             raise ValueError(
-                f"JointMLP needs xs and ts for exactly {list(self.names)}; got {sorted(xs)} and {sorted(ts)}.")
+                f"JointMLP needs xs and ts for exactly {list(self.names)}; got {sorted(xs)} and {sorted(ts)}."
+            )
         batch = None
         for n in self.names:
             x, t = xs[n], ts[n]

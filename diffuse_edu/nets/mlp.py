@@ -3,6 +3,7 @@
 Residual blocks with FiLM time conditioning (Perez et al. 2018): the time embedding sets a per-feature scale and shift
 in every block, so the network can be a different function at every noise level.
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,7 +46,9 @@ class TimeMLP(nn.Module):
     thousand steps on a CPU.
     """
 
-    def __init__(self, dim: int = 2, hidden: int = 256, depth: int = 4, time_dim: int = 128, out_dim: int | None = None):
+    def __init__(
+        self, dim: int = 2, hidden: int = 256, depth: int = 4, time_dim: int = 128, out_dim: int | None = None
+    ):
         super().__init__()
         for name, v in dict(dim=dim, hidden=hidden, depth=depth, time_dim=time_dim).items():
             if not isinstance(v, int) or v <= 0:

@@ -14,6 +14,7 @@ so "same size" holds. For masked diffusion the clock is nearly redundant (the nu
 masked denoiser does not depend on t, MDLM §3.4 / Ou et al. 2024), so ``time_conditioning="none"`` drops it: the
 network then has exactly the autoregressive baseline's parameter count, and the sampler's cache becomes exact.
 """
+
 from __future__ import annotations
 
 import torch
@@ -85,11 +86,21 @@ class TransformerBlock(nn.Module):
 class _TransformerTrunk(nn.Module):
     """Token + learned position embeddings, ``depth`` blocks, a final LayerNorm and a linear head (shared code)."""
 
-    def __init__(self, vocab_in: int, vocab_out: int, max_len: int, width: int, depth: int, heads: int,
-                 dropout: float, cond_dim: int | None):
+    def __init__(
+        self,
+        vocab_in: int,
+        vocab_out: int,
+        max_len: int,
+        width: int,
+        depth: int,
+        heads: int,
+        dropout: float,
+        cond_dim: int | None,
+    ):
         super().__init__()
-        for name, val in dict(vocab_in=vocab_in, vocab_out=vocab_out, max_len=max_len, width=width, depth=depth,
-                              heads=heads).items():
+        for name, val in dict(
+            vocab_in=vocab_in, vocab_out=vocab_out, max_len=max_len, width=width, depth=depth, heads=heads
+        ).items():
             if not isinstance(val, int) or isinstance(val, bool) or val < 1:
                 raise ValueError(f"{name} must be a positive integer; got {val!r}.")
         if width % heads:
@@ -117,7 +128,9 @@ class _TransformerTrunk(nn.Module):
                 nn.init.normal_(mod.weight, std=0.02)
         nn.init.normal_(self.pos, std=0.02)
 
-    def _run(self, tokens: Tensor, add: Tensor | None = None, cond: Tensor | None = None, causal: bool = False) -> Tensor:
+    def _run(
+        self, tokens: Tensor, add: Tensor | None = None, cond: Tensor | None = None, causal: bool = False
+    ) -> Tensor:
         """tokens (B, L) → logits (B, L, vocab_out); ``add`` (B, D) is added to every position."""
         L = tokens.shape[1]
         h = self.tok(tokens) + self.pos[:L]  # (B, L, D)
@@ -150,20 +163,44 @@ class DiffusionTransformer(_TransformerTrunk):
             ``"none"`` (t is validated and ignored: enough for masked diffusion).
     """
 
-    def __init__(self, vocab_in: int, vocab_out: int, max_len: int, width: int = 128, depth: int = 4, heads: int = 4,
-                 dropout: float = 0.0, time_conditioning: str = "add"):
+    def __init__(
+        self,
+        vocab_in: int,
+        vocab_out: int,
+        max_len: int,
+        width: int = 128,
+        depth: int = 4,
+        heads: int = 4,
+        dropout: float = 0.0,
+        time_conditioning: str = "add",
+    ):
         if time_conditioning not in ("add", "adaln", "none"):
             raise ValueError(f"time_conditioning must be 'add', 'adaln' or 'none'; got {time_conditioning!r}.")
-        super().__init__(vocab_in, vocab_out, max_len, width, depth, heads, dropout,
-                         cond_dim=width if time_conditioning == "adaln" else None)
+        super().__init__(
+            vocab_in,
+            vocab_out,
+            max_len,
+            width,
+            depth,
+            heads,
+            dropout,
+            cond_dim=width if time_conditioning == "adaln" else None,
+        )
         self.time_conditioning = time_conditioning
         self.time_emb = TimeEmbedding(width) if time_conditioning != "none" else None
 
     def config(self) -> dict:
         """Constructor arguments, JSON-serialisable (used by :mod:`diffuse_edu.checkpoint`)."""
-        return dict(vocab_in=self.vocab_in, vocab_out=self.vocab_out, max_len=self.max_len, width=self.width,
-                    depth=self.depth, heads=self.heads, dropout=self.dropout_p,
-                    time_conditioning=self.time_conditioning)
+        return dict(
+            vocab_in=self.vocab_in,
+            vocab_out=self.vocab_out,
+            max_len=self.max_len,
+            width=self.width,
+            depth=self.depth,
+            heads=self.heads,
+            dropout=self.dropout_p,
+            time_conditioning=self.time_conditioning,
+        )
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         """Logits of the clean tokens at every position.
@@ -195,16 +232,23 @@ class CausalTransformer(_TransformerTrunk):
         max_len, width, depth, heads, dropout: as :class:`DiffusionTransformer`.
     """
 
-    def __init__(self, vocab: int, max_len: int, width: int = 128, depth: int = 4, heads: int = 4,
-                 dropout: float = 0.0):
+    def __init__(
+        self, vocab: int, max_len: int, width: int = 128, depth: int = 4, heads: int = 4, dropout: float = 0.0
+    ):
         super().__init__(vocab + 1, vocab, max_len, width, depth, heads, dropout, cond_dim=None)
         self.vocab = vocab
         self.bos_id = vocab
 
     def config(self) -> dict:
         """Constructor arguments, JSON-serialisable (used by :mod:`diffuse_edu.checkpoint`)."""
-        return dict(vocab=self.vocab, max_len=self.max_len, width=self.width, depth=self.depth, heads=self.heads,
-                    dropout=self.dropout_p)
+        return dict(
+            vocab=self.vocab,
+            max_len=self.max_len,
+            width=self.width,
+            depth=self.depth,
+            heads=self.heads,
+            dropout=self.dropout_p,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits shape (B, L, V): entry [:, i] is the distribution of x[:, i] given x[:, :i]. ``x`` long (B, L)."""
@@ -222,8 +266,14 @@ class CausalTransformer(_TransformerTrunk):
         return self.nll(x).mean() / x.shape[1]
 
     @torch.no_grad()
-    def sample(self, n: int, length: int | None = None, generator: torch.Generator | None = None,
-               temperature: float = 1.0, device=None) -> Tensor:
+    def sample(
+        self,
+        n: int,
+        length: int | None = None,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        device=None,
+    ) -> Tensor:
         """Draw ``n`` sequences left to right (ancestral sampling); NFE = ``length`` network calls.
 
         Args:

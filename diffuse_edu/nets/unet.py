@@ -3,6 +3,7 @@
 The DDPM recipe (Ho et al. 2020, Appendix B) shrunk for 8×8 to 32×32 images: residual blocks with GroupNorm and an
 additive time embedding, one skip connection per resolution, optional self-attention at the lowest resolution.
 """
+
 from __future__ import annotations
 
 import torch
@@ -100,8 +101,14 @@ class UNet(nn.Module):
             raise ValueError(f"image_size {image_size} cannot be halved {len(channel_mults) - 1} time(s).")
         time_dim = time_dim or 4 * base
         self._config = dict(
-            image_size=image_size, in_channels=in_channels, base=base, channel_mults=list(channel_mults),
-            attention=attention, time_dim=time_dim, dropout=dropout, out_channels=out_channels,
+            image_size=image_size,
+            in_channels=in_channels,
+            base=base,
+            channel_mults=list(channel_mults),
+            attention=attention,
+            time_dim=time_dim,
+            dropout=dropout,
+            out_channels=out_channels,
         )
         self.image_size, self.in_channels = image_size, in_channels
         self.time_embed = TimeEmbedding(time_dim)
