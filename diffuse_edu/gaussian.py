@@ -10,6 +10,9 @@ Reverse steps from t to s < t (one network call each):
 * ``"euler-maruyama"``: one step of the reverse SDE dx = [f − g² ∇log p_t] dt + g dW̄ with f = −½βx, g² = β
   (Song et al. 2021, eq. 6).
 * ``"ode-euler"``: one Euler step of the probability-flow ODE dx = [f − ½ g² ∇log p_t] dt (Song et al. 2021, eq. 13).
+* ``"ode-heun"``: Heun's (trapezoidal) step of the same ODE (Karras et al. 2022, Alg. 1): an Euler predictor to s,
+  a second network call there, and the average of the two drifts. It costs two calls per step, so the sampler runs
+  it through :meth:`GaussianProcess.predict` and :meth:`GaussianProcess.correct`.
 
 Where α = 0 (cosine schedule with ``alpha_end=0`` at t = 1) ε carries no information about x₀, and where σ = 0 (t = 0)
 x₀ carries none about ε. Every division by α or σ therefore divides by ``max(level, MIN_LEVEL)``: the result stays
@@ -28,7 +31,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._checks import check_float_tensor, check_time
+from ._checks import check_float_tensor, check_number
+from ._random import randn
 from .process import Process
 from .schedules import Schedule, ScheduleVPLinear
 
@@ -53,7 +57,7 @@ MIN_LEVEL = 1e-4
 """Smallest α or σ ever divided by (see the module docstring)."""
 
 PREDICTIONS = ("eps", "x0", "v")
-STEP_METHODS = ("ddpm", "euler-maruyama", "ode-euler")
+STEP_METHODS = ("ddpm", "euler-maruyama", "ode-euler", "ode-heun")
 
 
 def _safe(level: Tensor, min_level: float) -> Tensor:
@@ -159,20 +163,13 @@ class Corrupted:
     t: Tensor
 
 
-def _randn(shape, generator: torch.Generator | None, device, dtype) -> Tensor:
-    """Standard normal draws taken from ``generator`` (on its own device), then moved to ``device``."""
-    if generator is None:
-        return torch.randn(shape, device=device, dtype=dtype)
-    return torch.randn(shape, generator=generator, device=generator.device, dtype=dtype).to(device)
-
-
 class GaussianProcess(Process):
     """Variance-preserving Gaussian diffusion on continuous data of any shape (B, ...).
 
     Args:
         schedule: the signal level α(t); σ(t) = √(1 − α²).
         prediction: what the network outputs: ``"eps"``, ``"x0"`` or ``"v"``.
-        step_method: the default reverse step of :meth:`step`: ``"ddpm"``, ``"euler-maruyama"`` or ``"ode-euler"``.
+        step_method: the default reverse step: ``"ddpm"``, ``"euler-maruyama"``, ``"ode-euler"`` or ``"ode-heun"``.
         weighting: time weighting w(t) of the per-example loss w(t) · mean((output − target)²), which is taken in
             the network's own parameterisation. ``None``: w = 1 (the "simple" loss of Ho et al. 2020). The strings
             are defined on the x₀ error and rewritten for each parameterisation, using ‖ε̂ − ε‖² = SNR·‖x̂₀ − x₀‖²
@@ -183,8 +180,14 @@ class GaussianProcess(Process):
             to w (B,) directly.
         clip_x0: if given, x̂₀ is clamped to [−clip_x0, clip_x0] in the DDPM step and in :meth:`denoise` (use 1 for
             data scaled to [−1, 1]); the Euler-type steps use the unclipped score. ``None`` leaves x̂₀ untouched.
-        min_level: smallest α or σ ever divided by.
+        min_level: smallest α or σ ever divided by, in (0, 0.1].
     """
+
+    kind = "gaussian"
+    categorical = False
+    step_methods = STEP_METHODS
+    two_stage_methods = ("ode-heun",)
+    denoise_modes = ("mean",)
 
     def __init__(
         self,
@@ -206,10 +209,10 @@ class GaussianProcess(Process):
         self.step_method = step_method
         self.weighting = weighting
         self._gamma = self._parse_weighting(weighting)
-        if clip_x0 is not None and clip_x0 <= 0:
-            raise ValueError(f"clip_x0 must be positive or None, got {clip_x0}.")
+        if clip_x0 is not None:
+            clip_x0 = check_number(clip_x0, "clip_x0", 0.0, strict_low=True)
         self.clip_x0 = clip_x0
-        self.min_level = float(min_level)
+        self.min_level = check_number(min_level, "min_level", 0.0, 0.1, strict_low=True)
 
     def __repr__(self) -> str:
         return (
@@ -226,27 +229,31 @@ class GaussianProcess(Process):
                 gamma = float(weighting[len("min-snr-") :])
             except ValueError:
                 gamma = -1.0
-            if gamma > 0:
+            if gamma > 0 and gamma == gamma and gamma != float("inf"):
                 return gamma
         raise ValueError(
             f"weighting must be None, 'snr', 'min-snr-<gamma>' (gamma > 0) or a callable; got {weighting!r}."
         )
 
+    def check_method(self, method: str | None) -> str:
+        return super().check_method(method if method is not None else self.step_method)
+
     # -- helpers ------------------------------------------------------------------------------------------------------
 
-    def validate(self, x: Tensor, name: str = "x") -> Tensor:
+    def validate(self, x: Tensor, name: str = "x", values: bool = True) -> Tensor:
         """Raise one clear error unless ``x`` is a finite floating tensor of shape (B, ...); return it."""
-        return check_float_tensor(x, name, min_ndim=1)
+        return check_float_tensor(x, name, min_ndim=1, values=values)
 
-    def _time(self, t, x: Tensor, name: str = "t") -> Tensor:
-        return check_time(t, batch=x.shape[0], name=name, device=x.device).to(device=x.device)
+    def output_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The network predicts ε, x₀ or v: the shape of the data."""
+        return tuple(x_shape)
 
     def levels(self, t: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
         """α(t) and σ(t) shaped (B, 1, ..., 1) to broadcast against ``x`` of shape (B, ...), in ``x``'s dtype."""
         view = (-1,) + (1,) * (x.ndim - 1)
-        a = self.schedule.alpha(t).to(x.dtype).reshape(view)
-        s = self.schedule.sigma(t).to(x.dtype).reshape(view)
-        return a, s
+        a = self.schedule._alpha(t)
+        s = (1 - a * a).clamp_min(0).sqrt()
+        return a.to(x.dtype).reshape(view), s.to(x.dtype).reshape(view)
 
     def convert(self, output: Tensor, x_t: Tensor, t: Tensor, to: str, src: str | None = None) -> Tensor:
         """Convert a network ``output`` (of kind ``src``, default :attr:`prediction`) at (x_t, t) to kind ``to``.
@@ -273,19 +280,20 @@ class GaussianProcess(Process):
 
     def prior(self, shape: tuple[int, ...], generator: torch.Generator | None = None, device=None) -> Tensor:
         """N(0, I) draws of shape ``shape`` = (B, ...): the t = 1 marginal (exactly when α(1) = 0)."""
-        return _randn(tuple(shape), generator, device, torch.get_default_dtype())
+        return randn(tuple(shape), generator, device, torch.get_default_dtype())
 
     def corrupt_with_noise(self, x0: Tensor, t, generator: torch.Generator | None = None) -> Corrupted:
         """Draw x_t = α(t) x₀ + σ(t) ε, ε ~ N(0, I); return x_t with its ε. ``x0`` (B, ...), ``t`` (B,) or scalar."""
-        self.validate(x0, "x0")
-        t = self._time(t, x0)
-        eps = _randn(x0.shape, generator, x0.device, x0.dtype)
+        x0 = self.validate(x0, "x0")
+        t = self._times(t, x0)
+        eps = randn(x0.shape, generator, x0.device, x0.dtype)
         a, s = self.levels(t, x0)
         return Corrupted(x_t=a * x0 + s * eps, eps=eps, t=t)
 
-    def corrupt(self, x0: Tensor, t, generator: torch.Generator | None = None) -> Tensor:
-        """Sample x_t ~ q(x_t | x₀) = N(α x₀, σ² I). ``x0`` (B, ...), ``t`` (B,); returns shape (B, ...)."""
-        return self.corrupt_with_noise(x0, t, generator).x_t
+    def _corrupt(self, x0: Tensor, t: Tensor, generator) -> Tensor:
+        eps = randn(x0.shape, generator, x0.device, x0.dtype)
+        a, s = self.levels(t, x0)
+        return a * x0 + s * eps
 
     # -- training -----------------------------------------------------------------------------------------------------
 
@@ -303,7 +311,7 @@ class GaussianProcess(Process):
             return torch.ones_like(t)
         if callable(self.weighting):
             return self.weighting(t)
-        a = self.schedule.alpha(t)
+        a = self.schedule._alpha(t)
         snr = a * a / (1 - a * a).clamp_min(self.min_level**2)  # finite even at t = 0
         g = self._gamma  # None for "snr" (γ = ∞)
         x0_weight = snr if g is None else snr.clamp_max(g)  # the weight on ‖x̂₀ − x₀‖²
@@ -314,58 +322,26 @@ class GaussianProcess(Process):
         # ε: divide by SNR; where SNR = 0 the ratio is 1 (min(SNR, γ)/SNR → 1 as SNR → 0).
         return torch.where(snr > 0, x0_weight / snr.clamp_min(1e-30), torch.ones_like(snr))
 
-    def loss(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
+    def _loss(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         """Per-example loss w(t)·mean((output − target)²) over non-batch dims, shape (B,).
 
         ε is recovered from (x_t, x₀), so callers need not keep it.
         """
-        self.validate(output, "output")
-        self.validate(x0, "x0")
-        self.validate(x_t, "x_t")
-        if not (output.shape == x0.shape == x_t.shape):
-            raise ValueError(
-                f"output, x0 and x_t must have the same shape; got {tuple(output.shape)}, {tuple(x0.shape)}, "
-                f"{tuple(x_t.shape)}."
-            )
-        t = self._time(t, x0)
         err = (output - self.target(x0, x_t, t)).pow(2).flatten(1).mean(1)
         return self.loss_weight(t).to(err.dtype) * err
 
-    def training_loss(
-        self,
-        model: Callable[[Tensor, Tensor], Tensor],
-        x0: Tensor,
-        generator: torch.Generator | None = None,
-        stratified: bool = True,
+    def sample_times(
+        self, batch: int, generator: torch.Generator | None = None, device=None, stratified: bool = True
     ) -> Tensor:
-        """Monte-Carlo estimate of the training objective on a batch: a scalar (mean of :meth:`loss`).
-
-        Draws t ~ U[0, 1) per example — stratified ``(u + i/B) mod 1`` with one shared u when ``stratified``, which
-        lowers the variance across t at no cost — then x_t by :meth:`corrupt_with_noise`, and scores ``model(x_t, t)``.
-        ``x0`` shape (B, ...); all randomness from ``generator``.
-        """
-        self.validate(x0, "x0")
-        b = x0.shape[0]
-        dev = generator.device if generator is not None else x0.device
-        if stratified:
-            u = torch.rand((), generator=generator, device=dev, dtype=x0.dtype)
-            t = (u + torch.arange(b, device=dev, dtype=x0.dtype) / b) % 1.0
-        else:
-            t = torch.rand(b, generator=generator, device=dev, dtype=x0.dtype)
-        t = t.to(x0.device)
-        c = self.corrupt_with_noise(x0, t, generator)
-        return self.loss(model(c.x_t, t), x0, c.x_t, t).mean()
-
-    def loss_fn(self, generator: torch.Generator | None = None, stratified: bool = True):
-        """``loss_fn(model, x0)`` for :func:`diffuse_edu.train.train`: :meth:`training_loss` with this generator."""
-        return lambda model, x0: self.training_loss(model, x0, generator=generator, stratified=stratified)
+        """Training times, shape (B,), in the default float dtype (see :meth:`Process.sample_times`)."""
+        return super().sample_times(batch, generator, device, stratified).to(torch.get_default_dtype())
 
     # -- reverse process ----------------------------------------------------------------------------------------------
 
     def _beta(self, t: Tensor, x: Tensor) -> Tensor:
         """β(t) = −2α'/α shaped to broadcast against ``x``; α is floored at ``min_level`` so β stays finite."""
         view = (-1,) + (1,) * (x.ndim - 1)
-        beta = -2 * self.schedule.dalpha(t) / self.schedule.alpha(t).clamp_min(self.min_level)
+        beta = -2 * self.schedule._dalpha(t) / self.schedule._alpha(t).clamp_min(self.min_level)
         return beta.to(x.dtype).reshape(view)
 
     def ode_drift(self, x_t: Tensor, t: Tensor, output: Tensor) -> Tensor:
@@ -378,43 +354,19 @@ class GaussianProcess(Process):
         beta = self._beta(t, x_t)
         return -0.5 * beta * x_t - beta * self.to_score(x_t, t, output)
 
-    def step(
-        self,
-        x_t: Tensor,
-        t: Tensor,
-        s: Tensor,
-        output: Tensor,
-        generator: torch.Generator | None = None,
-        method: str | None = None,
-    ) -> Tensor:
-        """One reverse step t → s < t given the network output at (x_t, t); shapes (B, ...), t and s (B,).
+    def _h(self, t: Tensor, s: Tensor, x: Tensor) -> Tensor:
+        """The positive step size t − s shaped (B, 1, ..., 1) (time runs backwards)."""
+        return (t - s).to(x.dtype).reshape((-1,) + (1,) * (x.ndim - 1))
 
-        Args:
-            method: ``"ddpm"``, ``"euler-maruyama"`` or ``"ode-euler"``; default :attr:`step_method`.
-        Returns:
-            x_s, shape (B, ...). Deterministic for ``"ode-euler"``; noise for the others is drawn from ``generator``.
-        """
-        method = method or self.step_method
-        if method not in STEP_METHODS:
-            raise ValueError(f"method must be one of {STEP_METHODS}, got {method!r}.")
-        self.validate(x_t, "x_t")
-        self.validate(output, "output")
-        if output.shape != x_t.shape:
-            raise ValueError(f"output shape {tuple(output.shape)} must equal x_t shape {tuple(x_t.shape)}.")
-        t, s = self._time(t, x_t, "t"), self._time(s, x_t, "s")
-        if (s >= t).any():
-            raise ValueError("a reverse step needs s < t for every example.")
-        view = (-1,) + (1,) * (x_t.ndim - 1)
-        h = (t - s).to(x_t.dtype).reshape(view)  # positive step size; time runs backwards
-
+    def _step(self, x_t: Tensor, t: Tensor, s: Tensor, output: Tensor, generator, method: str) -> Tensor:
+        """One reverse step t → s < t; deterministic for ``"ode-euler"``, noise from ``generator`` otherwise."""
+        h = self._h(t, s, x_t)
         if method == "ode-euler":
             return x_t - h * self.ode_drift(x_t, t, output)
-
-        noise = _randn(x_t.shape, generator, x_t.device, x_t.dtype)
+        noise = randn(x_t.shape, generator, x_t.device, x_t.dtype)
         if method == "euler-maruyama":
             beta = self._beta(t, x_t)
             return x_t - h * self.sde_drift(x_t, t, output) + (beta * h).sqrt() * noise
-
         # DDPM: exact posterior q(x_s | x_t, x0 = x̂0) of the VP process.
         a_t, sig_t = self.levels(t, x_t)
         a_s, sig_s = self.levels(s, x_t)
@@ -426,8 +378,25 @@ class GaussianProcess(Process):
         std = (var_ts * sig_s**2 * inv_var_t).sqrt()
         return mean + std * noise
 
-    def denoise(self, x_t: Tensor, t: Tensor, output: Tensor) -> Tensor:
+    def predict(self, x_t: Tensor, t: Tensor, s: Tensor, output: Tensor, method: str = "ode-heun") -> Tensor:
+        """Heun's predictor: the Euler step of the probability-flow ODE from t to s, shape (B, ...)."""
+        return x_t - self._h(t, s, x_t) * self.ode_drift(x_t, t, output)
+
+    def correct(
+        self,
+        x_t: Tensor,
+        x_pred: Tensor,
+        t: Tensor,
+        s: Tensor,
+        output_t: Tensor,
+        output_s: Tensor,
+        method: str = "ode-heun",
+    ) -> Tensor:
+        """Heun's corrector: x_t − (t − s)·½(drift(x_t, t) + drift(x_pred, s)), shape (B, ...)."""
+        d_t = self.ode_drift(x_t, t, output_t)
+        d_s = self.ode_drift(x_pred, s, output_s)
+        return x_t - self._h(t, s, x_t) * 0.5 * (d_t + d_s)
+
+    def _denoise(self, x_t: Tensor, t: Tensor, output: Tensor, generator, mode: str) -> Tensor:
         """The final clean sample: x̂₀ = E[x₀ | x_t] from the network output (Tweedie), shape (B, ...)."""
-        self.validate(x_t, "x_t")
-        self.validate(output, "output")
-        return self.to_x0(x_t, self._time(t, x_t), output)
+        return self.to_x0(x_t, t, output)

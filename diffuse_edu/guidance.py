@@ -12,11 +12,15 @@ p(x | y) towards its modes (more accurate, less diverse). Guidance is applied on
 lies strictly inside (``left``, ``right``) (guidance interval, Kynkäänniemi et al. 2024; the official sampler also
 tests ``left < t < right``).
 
-Mixing happens in the network's own output space. For a Gaussian modality any of ε, x₀, v is affine in the score at a
-fixed (x_t, t), and the weights sum to 1, so the mix is the same whichever is predicted. For a categorical modality
-(logits over clean tokens) we mix **log-probabilities**, as the official code does (it mixes the log-scores, which are
-log-softmax outputs shifted by a t-dependent constant). Mixing raw logits gives the same distribution, because
-softmax ignores the per-row constants by which logits and log-probabilities differ.
+Each process knows how its outputs mix (:meth:`~diffuse_edu.process.Process.mix`). For a Gaussian modality any of ε,
+x₀, v is affine in the score at a fixed (x_t, t), and the weights sum to 1, so the mix is the same whichever is
+predicted. For a categorical modality (logits over clean tokens) it mixes **log-probabilities**, as the official code
+does (it mixes the log-scores, which are log-softmax outputs shifted by a t-dependent constant).
+
+The re-noising draws come from a side stream derived from the sampler's generator at the start of each call
+(:func:`~diffuse_edu._random.derived_generator`): they never shift the main stream, so ω = 1 is bit-identical to no
+guidance and a sweep over ω shares its sampling noise; and since the main generator's state moves on with every call,
+two calls with one generator re-noise independently, while two calls with equal seeds are identical.
 """
 
 from __future__ import annotations
@@ -24,14 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
 
-from .process import Process
+from ._checks import check_number
 
-__all__ = ["NoisyGuidance", "mix_outputs", "is_categorical", "renoise_generator"]
-
-RENOISE_SEED_OFFSET = 1_000_003
-"""Added to the main generator's seed to seed the re-noising generator (see :func:`renoise_generator`)."""
+__all__ = ["NoisyGuidance"]
 
 
 @dataclass
@@ -41,10 +41,9 @@ class NoisyGuidance:
     Attributes:
         omega: guidance weight ω (1 = off, > 1 = stronger conditioning).
         sigma: time σ ∈ [0, 1] to which the condition is re-noised for the weak call (1 = classifier-free).
-        left, right: guidance is on only while the sampled modality's time t satisfies left < t < right (strict).
-        generator: draws the re-noising of the condition. Default: a generator seeded from the sampler's generator
-            (see :func:`renoise_generator`), never the sampler's generator itself, so every ω shares the same
-            sampling noise (common random numbers across a sweep) and ω = 1 is bit-identical to no guidance.
+        left, right: guidance is on only while a sampled modality's time t satisfies left < t < right (strict).
+        generator: draws the re-noising of the condition. Default (None): a side stream derived from the sampler's
+            generator at each call (see the module docstring), never the sampler's generator itself.
     """
 
     omega: float = 1.0
@@ -54,14 +53,14 @@ class NoisyGuidance:
     generator: torch.Generator | None = None
 
     def __post_init__(self):
-        for field in ("omega", "sigma", "left", "right"):
-            v = getattr(self, field)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v:
-                raise TypeError(f"NoisyGuidance.{field} must be a number; got {v!r}.")
-        if not 0.0 <= self.sigma <= 1.0:
-            raise ValueError(f"NoisyGuidance.sigma must lie in [0, 1]; got {self.sigma}.")
-        if not 0.0 <= self.left <= self.right <= 1.0:
-            raise ValueError(f"need 0 <= left <= right <= 1; got left={self.left}, right={self.right}.")
+        self.omega = check_number(self.omega, "NoisyGuidance.omega")
+        self.sigma = check_number(self.sigma, "NoisyGuidance.sigma", 0.0, 1.0)
+        self.left = check_number(self.left, "NoisyGuidance.left", 0.0, 1.0)
+        self.right = check_number(self.right, "NoisyGuidance.right", 0.0, 1.0)
+        if not self.left <= self.right:
+            raise ValueError(f"need NoisyGuidance.left <= right; got left={self.left}, right={self.right}.")
+        if self.generator is not None and not isinstance(self.generator, torch.Generator):
+            raise TypeError(f"NoisyGuidance.generator must be a torch.Generator or None; got {self.generator!r}.")
 
     @property
     def enabled(self) -> bool:
@@ -71,36 +70,3 @@ class NoisyGuidance:
     def active(self, t: float) -> bool:
         """Whether guidance applies to a modality at time ``t``: ω ≠ 1 and left < t < right (strict)."""
         return self.enabled and self.left < t < self.right
-
-
-def is_categorical(process: Process) -> bool:
-    """Whether ``process`` is over tokens (its network outputs logits): it has a ``vocab_size``."""
-    return getattr(process, "vocab_size", None) is not None
-
-
-def mix_outputs(process: Process, strong: Tensor, weak: Tensor, omega: float) -> Tensor:
-    """ω·strong + (1 − ω)·weak in the right space for ``process`` (log-probabilities for categorical outputs).
-
-    Args:
-        strong: output with the clean condition, shape (B, ...) (logits (B, L, K) for tokens).
-        weak: output with the re-noised condition, same shape.
-    """
-    if strong.shape != weak.shape:
-        raise ValueError(f"guided outputs must share a shape; got {tuple(strong.shape)} and {tuple(weak.shape)}.")
-    if is_categorical(process):
-        strong, weak = strong.log_softmax(-1), weak.log_softmax(-1)
-    return omega * strong + (1.0 - omega) * weak
-
-
-def renoise_generator(guidance: NoisyGuidance, generator: torch.Generator | None) -> torch.Generator | None:
-    """The generator for re-noising draws: ``guidance.generator``, else one seeded with the sampler's seed + offset.
-
-    Returns None (torch's global generator) when neither is given.
-    """
-    if guidance.generator is not None:
-        return guidance.generator
-    if generator is None:
-        return None
-    g = torch.Generator(device=generator.device)
-    g.manual_seed((generator.initial_seed() + RENOISE_SEED_OFFSET) % 2**63)
-    return g

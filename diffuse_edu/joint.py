@@ -7,16 +7,10 @@ A :class:`JointProcess` is a dict of named :class:`~diffuse_edu.process.Process`
 per modality. The training loss is the weighted sum of the per-modality losses (the multimodal loss of Rojas et al.
 2025).
 
-Which times the network is trained on decides what it can do afterwards (:meth:`JointProcess.sample_times`):
+Which times the network is trained on decides what it can do afterwards: the training clocks are small objects in
+:mod:`diffuse_edu.clocks` (:class:`~diffuse_edu.clocks.Decoupled`, the paper's, by default).
 
-* ``"decoupled"`` — independent :math:`t_m \sim U[0, 1]` (the paper): the whole unit square (cube), so one model
-  does joint sampling (the diagonal), every conditional (a modality held at t = 0) and noisy guidance (a modality
-  re-noised to some σ).
-* ``"unified"`` — one shared t (the baseline the paper argues against): only the diagonal.
-* ``"axis-mixture"`` — the base clocks (unified by default), except that with probability ``axis_prob`` one modality,
-  chosen uniformly, is clean (t = 0) while the others keep their noisy times: the diagonal plus the axes.
-
-Sampling lives in :mod:`diffuse_edu.joint_sampling` and guidance in :mod:`diffuse_edu.guidance`.
+Sampling lives in :mod:`diffuse_edu.sampling` and guidance in :mod:`diffuse_edu.guidance`.
 """
 
 from __future__ import annotations
@@ -26,18 +20,11 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from ._checks import check_number, check_time
+from .clocks import Clock, Decoupled
 from .process import Process
 
-__all__ = ["TIME_MODES", "JointProcess", "SingleModality"]
-
-TIME_MODES = ("decoupled", "unified", "axis-mixture")
-
-
-def _rand(n: int, generator: torch.Generator | None, device) -> Tensor:
-    """U[0, 1) draws of shape (n,), taken from ``generator`` on its own device, then moved to ``device``."""
-    if generator is None:
-        return torch.rand(n, device=device)
-    return torch.rand(n, generator=generator, device=generator.device).to(device)
+__all__ = ["JointProcess", "SingleModality"]
 
 
 class JointProcess:
@@ -72,8 +59,7 @@ class JointProcess:
         weights = dict(loss_weights or {})
         self._check_names(weights, "loss_weights")
         for name, w in weights.items():
-            if not isinstance(w, (int, float)) or isinstance(w, bool) or not w >= 0:
-                raise ValueError(f"loss_weights[{name!r}] must be a number >= 0; got {w!r}.")
+            check_number(w, f"loss_weights[{name!r}]", 0.0)
         self.loss_weights: dict[str, float] = {n: float(weights.get(n, 1.0)) for n in self.names}
         self.event_shapes: dict[str, tuple[int, ...]] | None = None
         if event_shapes is not None:
@@ -101,11 +87,15 @@ class JointProcess:
         if complete and missing:
             raise ValueError(f"{what} is missing modality(ies) {missing}; expected all of {list(self.names)}.")
 
-    def validate(self, xs: Mapping[str, Tensor], name: str = "xs", complete: bool = True) -> dict[str, Tensor]:
+    def validate(
+        self, xs: Mapping[str, Tensor], name: str = "xs", complete: bool = True, values: bool = True, noisy=False
+    ) -> dict[str, Tensor]:
         """Raise one clear error naming the modality if ``xs`` is not a batch of this joint space; return it as a dict.
 
         Checks: known names (and all of them when ``complete``), each modality's own dtype/range rules
-        (:meth:`Process.validate`), the event shape when :attr:`event_shapes` is set, one shared batch size.
+        (:meth:`Process.validate`, or :meth:`Process.validate_noisy` when ``noisy``), the event shape when
+        :attr:`event_shapes` is set, one shared batch size. ``values=False`` skips the value checks (see
+        :mod:`diffuse_edu._checks`).
         """
         self._check_names(xs, name, complete=complete)
         batch = None
@@ -113,7 +103,9 @@ class JointProcess:
         for n in self.names:
             if n not in xs:
                 continue
-            x = self.processes[n].validate(xs[n], f"{name}[{n!r}]")
+            proc = self.processes[n]
+            check = proc.validate_noisy if noisy else proc.validate
+            x = check(xs[n], f"{name}[{n!r}]", values=values)
             if x.ndim == 0:
                 raise ValueError(f"{name}[{n!r}] must have a batch dimension; got a 0-d tensor.")
             if self.event_shapes is not None and tuple(x.shape[1:]) != self.event_shapes[n]:
@@ -130,14 +122,28 @@ class JointProcess:
             out[n] = x
         return out
 
-    def validate_times(self, ts: Mapping[str, Tensor], batch: int, names: Sequence[str], name: str = "ts") -> dict:
-        """Check a dict of times: the same names as ``names``, each a float (B,) tensor in [0, 1]."""
-        from ._checks import check_time
-
+    def validate_times(
+        self, ts: Mapping[str, Tensor], batch: int, names: Sequence[str], name: str = "ts", device=None
+    ) -> dict[str, Tensor]:
+        """Check a dict of times: exactly the modalities ``names``, each a number or a (B,) tensor in [0, 1]."""
         self._check_names(ts, name)
         if set(ts) != set(names):
             raise ValueError(f"{name} must have exactly the modalities {sorted(names)}; got {sorted(ts)}.")
-        return {n: check_time(ts[n], batch=batch, name=f"{name}[{n!r}]") for n in names}
+        return {n: check_time(ts[n], batch=batch, name=f"{name}[{n!r}]", device=device) for n in names}
+
+    def check_outputs(self, outputs, xts: Mapping[str, Tensor], name: str = "network output", values: bool = True):
+        """Raise one clear error unless ``outputs`` is a dict with one correctly shaped output per modality in ``xts``.
+
+        Used once, at the first network call of a sampler or of training: a head of the wrong width must never be
+        broadcast silently.
+        """
+        if not isinstance(outputs, Mapping):
+            raise TypeError(f"the {name} must be a dict name -> tensor; got {type(outputs).__name__}.")
+        missing = [n for n in xts if n not in outputs]
+        if missing:
+            raise ValueError(f"the {name} is missing modality(ies) {missing}; it has {sorted(outputs)}.")
+        for n, x in xts.items():
+            self.processes[n].check_output(outputs[n], x, f"{name}[{n!r}]", values=values)
 
     # -- forward process ----------------------------------------------------------------------------------------------
 
@@ -170,7 +176,15 @@ class JointProcess:
         missing = [n for n in names if n not in shapes]
         if missing:
             raise ValueError(f"shapes is missing modality(ies) {missing}.")
-        return {n: tuple(shapes[n]) for n in names}
+        out = {}
+        for n in names:
+            shape = shapes[n]
+            if isinstance(shape, int) or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape
+            ):
+                raise ValueError(f"shapes[{n!r}] must be a tuple of positive ints (the event shape); got {shape!r}.")
+            out[n] = tuple(shape)
+        return out
 
     def corrupt(
         self, x0s: Mapping[str, Tensor], ts: Mapping[str, Tensor], generator: torch.Generator | None = None
@@ -179,12 +193,14 @@ class JointProcess:
 
         Args:
             x0s: name → clean batch (B, ...).
-            ts: name → times (B,), same names as ``x0s``.
+            ts: name → times (B,) (or numbers), same names as ``x0s``.
         """
         x0s = self.validate(x0s, "x0s", complete=False)
-        batch = next(iter(x0s.values())).shape[0]
-        ts = self.validate_times(ts, batch, list(x0s))
-        return {n: self.processes[n].corrupt(x0s[n], ts[n], generator) for n in x0s}
+        if not x0s:
+            raise ValueError("x0s is empty; pass at least one modality.")
+        first = next(iter(x0s.values()))
+        ts = self.validate_times(ts, first.shape[0], list(x0s), device=first.device)
+        return {n: self.processes[n]._corrupt(x0s[n], ts[n].to(x0s[n].device), generator) for n in x0s}
 
     # -- training -----------------------------------------------------------------------------------------------------
 
@@ -196,16 +212,31 @@ class JointProcess:
         ts: Mapping[str, Tensor],
     ) -> dict[str, Tensor]:
         """Per-modality, per-example losses (unweighted), name → shape (B,); zero where t = 0 if ``mask_clean_loss``."""
-        self._check_names(outputs, "outputs", complete=True)
+        x0s = self.validate(x0s, "x0s")
+        xts = self.validate(xts, "xts", noisy=True)
+        batch = next(iter(x0s.values())).shape[0]
+        ts = self.validate_times(ts, batch, self.names)
+        self.check_outputs(outputs, xts, "outputs")
+        return self._loss_terms(outputs, x0s, xts, ts)
+
+    def _loss_terms(self, outputs, x0s, xts, ts) -> dict[str, Tensor]:
         terms = {}
         for n in self.names:
             t = ts[n]
-            term = self.processes[n].loss(outputs[n], x0s[n], xts[n], t)
+            term = self.processes[n]._loss(outputs[n], x0s[n], xts[n], t)
             if self.mask_clean_loss:
                 # torch.where keeps every other value bit-exact (the single-modality reduction relies on it).
                 term = torch.where(t > 0, term, torch.zeros_like(term))
             terms[n] = term
         return terms
+
+    def _weighted(self, terms: Mapping[str, Tensor]) -> Tensor:
+        total = None
+        for n, term in terms.items():
+            w = self.loss_weights[n]
+            term = term if w == 1.0 else w * term
+            total = term if total is None else total + term
+        return total
 
     def loss(
         self,
@@ -215,99 +246,86 @@ class JointProcess:
         ts: Mapping[str, Tensor],
     ) -> Tensor:
         """Weighted sum of the per-modality losses Σ_m w_m ℓ_m (Rojas et al. 2025), shape (B,)."""
-        total = None
-        for n, term in self.loss_terms(outputs, x0s, xts, ts).items():
-            w = self.loss_weights[n]
-            term = term if w == 1.0 else w * term
-            total = term if total is None else total + term
-        return total
+        return self._weighted(self.loss_terms(outputs, x0s, xts, ts))
 
     def sample_times(
-        self,
-        batch: int,
-        mode: str = "decoupled",
-        *,
-        axis_prob: float = 0.5,
-        axis_base: str = "unified",
-        clean: Sequence[str] = (),
-        generator: torch.Generator | None = None,
-        device=None,
+        self, batch: int, clock: Clock | None = None, generator: torch.Generator | None = None, device=None
     ) -> dict[str, Tensor]:
-        """Draw one time per modality and example (the training clocks).
+        """Draw one time per modality and example with ``clock`` (default :class:`~diffuse_edu.clocks.Decoupled`).
 
-        Args:
-            batch: B.
-            mode: ``"decoupled"`` (independent U[0, 1] per modality), ``"unified"`` (one shared U[0, 1]) or
-                ``"axis-mixture"`` (``axis_base`` clocks, then with probability ``axis_prob`` one modality chosen
-                uniformly is set to t = 0).
-            axis_prob: share of examples put on an axis in ``"axis-mixture"``.
-            axis_base: the off-axis clocks of ``"axis-mixture"``: ``"unified"`` (diagonal + axes) or ``"decoupled"``.
-            clean: modalities always at t = 0 (e.g. ``("label",)`` trains a label→point conditional model only).
         Returns:
-            name → times, shape (B,). Randomness is drawn in a fixed order (one U(B) per modality for decoupled, one
-            U(B) for unified, then U(B) and a uniform index (B,) for the axes), whatever the values.
+            name → times, shape (B,).
         """
-        if mode not in TIME_MODES:
-            raise ValueError(f"mode must be one of {TIME_MODES}; got {mode!r}.")
-        if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-            raise ValueError(f"batch must be a positive int; got {batch!r}.")
-        self._check_names({c: None for c in clean}, "clean")
-        base = mode if mode != "axis-mixture" else axis_base
-        if base not in ("decoupled", "unified"):
-            raise ValueError(f"axis_base must be 'decoupled' or 'unified'; got {axis_base!r}.")
-        if base == "unified":
-            shared = _rand(batch, generator, device)
-            ts = {n: shared.clone() for n in self.names}
-        else:
-            ts = {n: _rand(batch, generator, device) for n in self.names}
-        if mode == "axis-mixture":
-            if not 0.0 <= axis_prob <= 1.0:
-                raise ValueError(f"axis_prob must lie in [0, 1]; got {axis_prob!r}.")
-            on_axis = _rand(batch, generator, device) < axis_prob
-            # which modality is clean: uniform over the M modalities (floor(M·U) < M since U < 1)
-            pick = (_rand(batch, generator, device) * len(self.names)).long()
-            for i, n in enumerate(self.names):
-                ts[n] = torch.where(on_axis & (pick == i), torch.zeros_like(ts[n]), ts[n])
-        for n in clean:
-            ts[n] = torch.zeros_like(ts[n])
-        return ts
+        clock = self._clock(clock)
+        return clock(self.names, batch, generator=generator, device=device)
+
+    def _clock(self, clock) -> Clock:
+        clock = Decoupled() if clock is None else clock
+        if not isinstance(clock, Clock):
+            raise TypeError(
+                f"clock must be a diffuse_edu.clocks.Clock (Decoupled(), Unified(), AxisMixture(), Grouped(...)); "
+                f"got {clock!r}."
+            )
+        clock.check_names(self.names)
+        return clock
 
     def training_loss(
         self,
         net: Callable[[dict, dict], dict],
         x0s: Mapping[str, Tensor],
-        mode: str = "decoupled",
+        clock: Clock | None = None,
         generator: torch.Generator | None = None,
-        **time_kwargs,
-    ) -> Tensor:
+        return_terms: bool = False,
+    ):
         """Monte-Carlo estimate of the joint loss on one batch: draw clocks, noise, call ``net`` once; scalar.
 
-        Randomness order: :meth:`sample_times`, then :meth:`corrupt` in name order. With one modality and
-        ``mode="decoupled"`` or ``"unified"`` this is exactly ``proc.loss(net(x_t, t), x0, x_t, t).mean()`` with
-        ``t = U(B)`` and ``x_t = proc.corrupt(x0, t)`` drawn from the same generator (tested bit-for-bit).
+        Randomness order: the clock's draws, then each modality's corruption in name order. With one modality and a
+        :class:`~diffuse_edu.clocks.Decoupled` or :class:`~diffuse_edu.clocks.Unified` clock this is exactly
+        ``proc.loss(net(x_t, t), x0, x_t, t).mean()`` with ``t = U(B)`` and ``x_t = proc.corrupt(x0, t)`` drawn from
+        the same generator (tested bit-for-bit).
 
         Args:
             net: joint network, ``net(xs, ts) -> dict`` of outputs.
             x0s: name → clean batch (B, ...), every modality.
-            mode, time_kwargs: passed to :meth:`sample_times`.
+            clock: the training clock (default :class:`~diffuse_edu.clocks.Decoupled`).
+            return_terms: also return the per-modality mean losses (a dict of 0-d tensors).
         """
         x0s = self.validate(x0s, "x0s")
-        batch = next(iter(x0s.values())).shape[0]
-        device = next(iter(x0s.values())).device
-        ts = self.sample_times(batch, mode, generator=generator, device=device, **time_kwargs)
-        xts = {n: self.processes[n].corrupt(x0s[n], ts[n], generator) for n in self.names}
+        return self._training_loss(net, x0s, self._clock(clock), generator, True, return_terms)
+
+    def _training_loss(self, net, x0s, clock: Clock, generator, check_output: bool, return_terms: bool = False):
+        first = next(iter(x0s.values()))
+        batch = first.shape[0]
+        if batch == 0:
+            raise ValueError("the training batch is empty; expected at least one example.")
+        ts = clock(self.names, batch, generator=generator, device=first.device)
+        xts = {n: self.processes[n]._corrupt(x0s[n], ts[n], generator) for n in self.names}
         outputs = net(xts, ts)
-        return self.loss(outputs, x0s, xts, ts).mean()
+        if check_output:
+            self.check_outputs(outputs, xts)
+        terms = self._loss_terms(outputs, x0s, xts, ts)
+        loss = self._weighted(terms).mean()
+        if return_terms:
+            return loss, {n: term.mean() for n, term in terms.items()}
+        return loss
 
     def loss_fn(
-        self, mode: str = "decoupled", generator: torch.Generator | None = None, **time_kwargs
+        self, clock: Clock | None = None, generator: torch.Generator | None = None
     ) -> Callable[[nn.Module, dict], Tensor]:
-        """A ``loss_fn(model, batch)`` for :func:`diffuse_edu.train.train` (batch = dict of clean tensors)."""
-        if mode not in TIME_MODES:
-            raise ValueError(f"mode must be one of {TIME_MODES}; got {mode!r}.")
+        """A ``loss_fn(model, batch)`` for :func:`diffuse_edu.train.train` (batch = dict of clean tensors).
+
+        The first batch is validated in full and the network's outputs checked once; later batches get the free
+        structural checks only (no host–device synchronisation per step on a GPU).
+        """
+        clock = self._clock(clock)
+        first = True
 
         def fn(model: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
-            return self.training_loss(model, batch, mode=mode, generator=generator, **time_kwargs)
+            nonlocal first
+            x0s = self.validate(batch, "batch", values=first)
+            loss = self._training_loss(model, x0s, clock, generator, check_output=first)
+            first = False
+            return loss
 
         return fn
 

@@ -3,8 +3,17 @@ r"""The masked (absorbing-state) process on token sequences, and its continuous-
 Forward: every token is replaced, independently, by the mask symbol ``mask_id = vocab_size`` with probability
 :math:`1 - \alpha(t)`:  :math:`q(x_t^i \mid x_0^i) = \alpha_t\,\delta_{x_0^i} + (1 - \alpha_t)\,\delta_{m}`.
 
-Reverse: a masked token is revealed between t and s < t with probability :math:`(\alpha_s - \alpha_t)/(1 - \alpha_t)`,
-to a value drawn from the network's :math:`p_\theta(x_0^i \mid x_t)`; a revealed token never changes again.
+Reverse: a masked token is revealed between t and s < t with probability r, to a value drawn from the network's
+:math:`p_\theta(x_0^i \mid x_t)`; a revealed token never changes again. The step methods differ only in r
+(:meth:`MaskedProcess.reveal_probability`):
+
+* ``"ancestral"`` — exact: r = (α_s − α_t) / (1 − α_t).
+* ``"euler"`` — first order in Δt: r = min(1, rate(t)·Δt), rate = −α'/(1 − α). Identical to ancestral for the
+  log-linear schedule (α linear in t), different for cosine.
+* ``"tau-leaping"`` — as in the official Diffuse-Everything code: each masked token draws a Poisson number of jumps
+  to each value y with mean rate(t)·Δt·p_y, and a move with more than one jump is rejected (the token stays
+  masked). The jump counts sum to a Poisson(λ = rate·Δt) variable, and given one jump its target is y with
+  probability p_y, so the same law is drawn here with r = λ e^{−λ} and one categorical draw.
 
 Loss (MDLM, Sahoo et al. 2024; MD4, Shi et al. 2024): the negative ELBO in nats is
 
@@ -15,140 +24,25 @@ $$
 
 where the last term is the KL to the prior at t = 1 (see :meth:`MaskedProcess.prior_kl`). :meth:`MaskedProcess.loss`
 returns the integrand at one time, an unbiased one-sample estimate of the integral when t ~ U[0, 1].
-
-The shared discrete helpers (stratified times, float64 categorical draws, the Monte-Carlo NELBO estimator) live here
-and are reused by :mod:`diffuse_edu.uniform`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._checks import check_float_tensor, check_index_tensor, check_time
-from .process import Process
-from .schedules import Schedule, ScheduleLogLinear, get_schedule
+from ._checks import check_index_tensor
+from ._random import rand
+from .categorical import CategoricalProcess, _draw
+from .schedules import Schedule, ScheduleLogLinear
 
-__all__ = [
-    "MaskedProcess",
-    "stratified_times",
-    "draw_categorical",
-    "nats_to_bits_per_token",
-    "estimate_nelbo",
-]
+__all__ = ["MaskedProcess"]
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# Shared helpers for discrete processes
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def _rand(shape, generator: torch.Generator | None, device, dtype=torch.float32) -> Tensor:
-    """U[0, 1) draws made on the generator's device (so a CPU generator works for CUDA data), then moved."""
-    gen_device = generator.device if generator is not None else device
-    return torch.rand(shape, generator=generator, device=gen_device, dtype=dtype).to(device)
-
-
-def stratified_times(
-    n: int, generator: torch.Generator | None = None, device=None, antithetic: bool = True, dtype=torch.float32
-) -> Tensor:
-    r"""n times in [0, 1): stratified ``(u + i/n) mod 1`` with one shared u ~ U[0, 1) (or i.i.d. if not antithetic).
-
-    Each time is still marginally U[0, 1), so the loss stays unbiased, but the batch covers [0, 1) evenly: the
-    variance of the batch-mean ELBO drops (Kingma et al. 2021, "low-discrepancy sampler"; MDLM §3.5).
-
-    Returns:
-        shape (n,).
-    """
-    if antithetic:
-        u = _rand((1,), generator, device, torch.float64)
-        t = (u + torch.arange(n, device=device, dtype=torch.float64) / n) % 1.0
-    else:
-        t = _rand((n,), generator, device, torch.float64)
-    return t.to(dtype)
-
-
-def draw_categorical(probs: Tensor, generator: torch.Generator | None = None, dtype=torch.float64) -> Tensor:
-    r"""One draw per row of ``probs`` (shape (..., K), rows need not be normalised) by inverse CDF in ``dtype``.
-
-    Uses one uniform per row, so the generator is consumed identically whatever the probabilities are (cached and
-    uncached samplers then stay bit-identical). Float64 matters: in float32 the uniform has 24 bits, so categories
-    with probability below ~6e-8 are (almost) never drawn and the sampler runs colder than the model — the same
-    truncation Zheng et al. (2024) found for float32 Gumbel-max in masked-diffusion samplers.
-
-    Returns:
-        long tensor of shape ``probs.shape[:-1]``.
-    """
-    p = probs.to(dtype)
-    cdf = p.cumsum(-1)
-    # u in (0, 1]: with u > 0 a zero-probability first category can never be picked.
-    u = 1.0 - _rand(p.shape[:-1], generator, p.device, dtype)
-    target = (u * cdf[..., -1]).unsqueeze(-1)
-    idx = (cdf < target).sum(-1)
-    return idx.clamp_max(p.shape[-1] - 1)
-
-
-def nats_to_bits_per_token(nats: Tensor | float, num_tokens: int) -> Tensor | float:
-    """Convert a NELBO in nats per sequence to bits per token (bits per character for character-level text)."""
-    return nats / (num_tokens * math.log(2.0))
-
-
-@torch.no_grad()
-def estimate_nelbo(
-    process,
-    model: Callable[[Tensor, Tensor], Tensor],
-    x0: Tensor,
-    n_samples: int = 64,
-    antithetic: bool = True,
-    generator: torch.Generator | None = None,
-    reduction: str = "mean",
-) -> tuple[Tensor, Tensor]:
-    r"""Monte-Carlo estimate of the continuous-time NELBO (nats per sequence) and its standard error.
-
-    For each example, ``n_samples`` times are drawn, stratified ``(u_b + j/n) mod 1`` when ``antithetic``; the NELBO
-    integrand :meth:`elbo_terms` is evaluated at each, averaged, and :meth:`prior_kl` added. The standard error is
-    the i.i.d. formula std/√n, which is conservative (too large) for stratified times. Makes ``n_samples`` network
-    calls on batches of size B.
-
-    Args:
-        process: a :class:`MaskedProcess` or :class:`~diffuse_edu.uniform.UniformProcess`.
-        model: ``model(x_t, t) -> logits`` of shape (B, L, V).
-        x0: clean tokens, shape (B, L).
-        reduction: ``"mean"`` (scalar estimate and s.e. of the batch mean) or ``"none"`` (both of shape (B,)).
-    """
-    if n_samples < 2:
-        raise ValueError(f"n_samples must be >= 2 to estimate a standard error, got {n_samples}.")
-    if reduction not in ("mean", "none"):
-        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}.")
-    x0 = process.validate(x0, "x0")
-    B = x0.shape[0]
-    if antithetic:
-        u = _rand((B,), generator, x0.device, torch.float64)
-    values = []
-    for j in range(n_samples):
-        t = (u + j / n_samples) % 1.0 if antithetic else _rand((B,), generator, x0.device, torch.float64)
-        t = t.float()
-        x_t = process.corrupt(x0, t, generator=generator)
-        values.append(process.elbo_terms(model(x_t, t), x0, x_t, t).double())
-    v = torch.stack(values)  # (n, B)
-    est = v.mean(0) + process.prior_kl(x0).double()
-    se = v.std(0, unbiased=True) / math.sqrt(n_samples)
-    if reduction == "none":
-        return est, se
-    # examples are independent (own u_b, own corruption), so their variances add.
-    return est.mean(), se.pow(2).sum().sqrt() / B
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# The masked process
-# --------------------------------------------------------------------------------------------------------------------
-
-
-class MaskedProcess(Process):
+class MaskedProcess(CategoricalProcess):
     r"""Masked (absorbing) diffusion on sequences of tokens in [0, ``vocab_size``).
 
     The mask symbol is ``mask_id = vocab_size``: noisy inputs take values in [0, vocab_size] and a network embeds
@@ -162,8 +56,13 @@ class MaskedProcess(Process):
             Diffuse-Everything code's unweighted cross-entropy on masked positions averaged over positions. ``"ce"``
             drops the weight −α'/(1−α) (= 1/t for log-linear), so it is **not** a likelihood bound: it down-weights
             nearly-clean inputs and cannot be compared with a log-likelihood.
-        sampling_dtype: dtype of categorical draws (float64 by default, see :func:`draw_categorical`).
+        sampling_dtype: dtype of categorical draws (float64 by default, see
+            :func:`~diffuse_edu.categorical.draw_categorical`).
+        step_method: the default reverse step, ``"ancestral"``, ``"tau-leaping"`` or ``"euler"``.
     """
+
+    kind = "masked"
+    step_methods = ("ancestral", "tau-leaping", "euler")
 
     def __init__(
         self,
@@ -171,43 +70,27 @@ class MaskedProcess(Process):
         schedule: Schedule | str = ScheduleLogLinear(),
         loss_type: str = "elbo",
         sampling_dtype: torch.dtype = torch.float64,
+        step_method: str = "ancestral",
     ):
-        if not isinstance(vocab_size, int) or vocab_size < 1:
-            raise ValueError(f"vocab_size must be a positive int, got {vocab_size!r}.")
+        super().__init__(vocab_size, schedule, sampling_dtype)
         if loss_type not in ("elbo", "ce"):
             raise ValueError(f"loss_type must be 'elbo' or 'ce', got {loss_type!r}.")
-        if sampling_dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"sampling_dtype must be torch.float32 or torch.float64, got {sampling_dtype}.")
-        self.vocab_size = vocab_size
-        self.mask_id = vocab_size
-        self.schedule = get_schedule(schedule)
         self.loss_type = loss_type
-        self.sampling_dtype = sampling_dtype
+        self.mask_id = vocab_size
+        self.step_method = self.check_method(step_method)
 
     def __repr__(self) -> str:
         return (
             f"MaskedProcess(vocab_size={self.vocab_size}, schedule={self.schedule!r}, loss_type={self.loss_type!r}, "
-            f"sampling_dtype={self.sampling_dtype})"
+            f"sampling_dtype={self.sampling_dtype}, step_method={self.step_method!r})"
         )
 
-    # ---- validation ------------------------------------------------------------------------------------------------
+    def check_method(self, method: str | None) -> str:
+        return super().check_method(method if method is not None else getattr(self, "step_method", None))
 
-    def validate(self, x: Tensor, name: str = "x", allow_mask: bool = False) -> Tensor:
-        """Check ``x`` is an integer tensor (B, ...) of ids in [0, V), or [0, V] (mask included) if ``allow_mask``."""
-        return check_index_tensor(x, name, self.vocab_size + int(allow_mask))
-
-    def _check_output(self, output: Tensor, x_t: Tensor, name: str = "output") -> Tensor:
-        check_float_tensor(output, name, min_ndim=2)
-        expected = (*x_t.shape, self.vocab_size)
-        if tuple(output.shape) != expected:
-            raise ValueError(
-                f"{name} must be logits of shape {expected} (x_t.shape + (vocab_size,)); got {tuple(output.shape)}."
-            )
-        return output
-
-    def _bcast(self, v: Tensor, x: Tensor) -> Tensor:
-        """(B,) -> (B, 1, ..., 1) to broadcast against ``x`` of shape (B, ...)."""
-        return v.reshape(-1, *([1] * (x.ndim - 1)))
+    def validate_noisy(self, x_t: Tensor, name: str = "x_t", values: bool = True) -> Tensor:
+        """Check ``x_t`` is an integer tensor (B, ...) of ids in [0, V] (the mask id V included)."""
+        return check_index_tensor(x_t, name, self.vocab_size + 1, values=values)
 
     # ---- forward process -------------------------------------------------------------------------------------------
 
@@ -222,52 +105,48 @@ class MaskedProcess(Process):
     def marginal_probs(self, x0: Tensor, t: Tensor) -> Tensor:
         """q_t(· | x0) over the V + 1 symbols (mask last): α onehot(x0) + (1 − α) onehot(mask); shape (B, ..., V+1)."""
         x0 = self.validate(x0, "x0")
-        t = check_time(t, batch=x0.shape[0], device=x0.device).to(x0.device)
-        a = self.schedule.alpha(t.double()).reshape(-1, *([1] * x0.ndim))
+        t = self._times(t, x0)
+        a = self.schedule._alpha(t.double()).reshape(-1, *([1] * x0.ndim))
         return (
             a * F.one_hot(x0, self.vocab_size + 1).double()
             + (1 - a) * F.one_hot(torch.full_like(x0, self.mask_id), self.vocab_size + 1).double()
         )
 
-    def corrupt(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def _corrupt(self, x0: Tensor, t: Tensor, generator) -> Tensor:
         """Mask each token of ``x0`` (shape (B, ...)) independently with probability 1 − α(t); ``t`` shape (B,)."""
-        x0 = self.validate(x0, "x0")
-        t = check_time(t, batch=x0.shape[0], device=x0.device).to(x0.device)
-        p_mask = self._bcast(self.mask_probability(t.double()), x0)
-        masked = _rand(x0.shape, generator, x0.device, torch.float64) < p_mask
+        p_mask = self._bcast(1.0 - self.schedule._alpha(t.double()), x0)
+        masked = rand(x0.shape, generator, x0.device, torch.float64) < p_mask
         return torch.where(masked, torch.full_like(x0, self.mask_id), x0)
+
+    def hold(self, x0: Tensor, t: Tensor, generator) -> Tensor:
+        """A given token stays revealed at every time: a clean token is a valid state of the masked chain."""
+        return x0
 
     # ---- loss ------------------------------------------------------------------------------------------------------
 
     def unmask_rate(self, t) -> Tensor:
         """The reverse rate at which one masked token is revealed, −α'(t)/(1 − α(t)) (the ELBO weight); shape of t."""
-        t = t.double() if isinstance(t, Tensor) else t
+        t = t.double() if isinstance(t, Tensor) else torch.tensor(float(t), dtype=torch.float64)
         # clamp: at t = 0 no token is masked, so the weight only ever multiplies zero there.
-        return -self.schedule.dalpha(t) / (1.0 - self.schedule.alpha(t)).clamp_min(1e-12)
+        return -self.schedule._dalpha(t) / (1.0 - self.schedule._alpha(t)).clamp_min(1e-12)
 
     def token_nll(self, output: Tensor, x0: Tensor) -> Tensor:
         """−log p_θ(x0^i | x_t) for every position, shape (B, ...), from logits ``output`` of shape (B, ..., V)."""
         logp = F.log_softmax(output.float() if output.dtype in (torch.float16, torch.bfloat16) else output, dim=-1)
         return -logp.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
 
-    def _check_loss_inputs(self, output, x0, x_t, t):
-        x0 = self.validate(x0, "x0")
-        x_t = self.validate(x_t, "x_t", allow_mask=True)
-        if x0.shape != x_t.shape:
-            raise ValueError(f"x0 and x_t must have the same shape; got {tuple(x0.shape)} and {tuple(x_t.shape)}.")
-        self._check_output(output, x_t)
-        t = check_time(t, batch=x0.shape[0], device=x0.device).to(x0.device)
-        return x0, x_t, t
-
-    def elbo_terms(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
-        r"""The NELBO integrand at time t: (−α'/(1−α)) Σ_{masked i} −log p_θ(x0^i | x_t), shape (B,), in nats."""
-        x0, x_t, t = self._check_loss_inputs(output, x0, x_t, t)
+    def _masked_nll(self, output: Tensor, x0: Tensor, x_t: Tensor) -> Tensor:
         masked = x_t == self.mask_id
-        nll = torch.where(masked, self.token_nll(output, x0), torch.zeros((), dtype=output.dtype, device=x0.device))
+        nll = self.token_nll(output, x0)
+        return torch.where(masked, nll, torch.zeros((), dtype=nll.dtype, device=x0.device))
+
+    def _elbo_terms(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
+        r"""The NELBO integrand at time t: (−α'/(1−α)) Σ_{masked i} −log p_θ(x0^i | x_t), shape (B,), in nats."""
+        nll = self._masked_nll(output, x0, x_t)
         per_example = nll.reshape(nll.shape[0], -1).sum(-1)
         return self.unmask_rate(t).to(per_example.dtype) * per_example
 
-    def loss(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
+    def _loss(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         """Per-example training loss, shape (B,): the NELBO integrand (``"elbo"``) or the unweighted mean CE (``"ce"``).
 
         Args:
@@ -275,11 +154,9 @@ class MaskedProcess(Process):
             x0: clean tokens, shape (B, L); x_t: noisy tokens (mask = ``mask_id``), shape (B, L); t: shape (B,).
         """
         if self.loss_type == "elbo":
-            return self.elbo_terms(output, x0, x_t, t)
-        x0, x_t, t = self._check_loss_inputs(output, x0, x_t, t)
-        masked = x_t == self.mask_id
-        nll = torch.where(masked, self.token_nll(output, x0), torch.zeros((), dtype=output.dtype, device=x0.device))
+            return self._elbo_terms(output, x0, x_t, t)
         # The official code averages F.cross_entropy over every position; with carry-over the unmasked ones add 0.
+        nll = self._masked_nll(output, x0, x_t)
         return nll.reshape(nll.shape[0], -1).mean(-1)
 
     def prior_kl(self, x0: Tensor) -> Tensor:
@@ -290,42 +167,28 @@ class MaskedProcess(Process):
         α(1) and then uniform over the V tokens, whose KL is α(1)·log V per token. Sampling from the all-mask prior
         differs from that model on a fraction α(1) of tokens only; for α(1) = 0 the term vanishes.
         """
-        a1 = float(self.schedule.alpha(torch.tensor(1.0, dtype=torch.float64)))
         L = x0[0].numel() if x0.ndim > 1 else 1
-        return torch.full((x0.shape[0],), L * a1 * math.log(self.vocab_size), dtype=torch.float64, device=x0.device)
-
-    def sample_times(
-        self, batch_size: int, generator: torch.Generator | None = None, antithetic: bool = True, device=None
-    ) -> Tensor:
-        """Training times, shape (B,): stratified ``(u + i/B) mod 1`` (see :func:`stratified_times`)."""
-        return stratified_times(batch_size, generator=generator, device=device, antithetic=antithetic)
-
-    def nelbo(
-        self,
-        model: Callable[[Tensor, Tensor], Tensor],
-        x0: Tensor,
-        n_samples: int = 64,
-        antithetic: bool = True,
-        generator: torch.Generator | None = None,
-        reduction: str = "mean",
-    ) -> tuple[Tensor, Tensor]:
-        """Monte-Carlo NELBO in nats per sequence and its standard error (see :func:`estimate_nelbo`).
-
-        Always uses the ELBO weighting, whatever ``loss_type``. Bits per token: :func:`nats_to_bits_per_token`.
-        """
-        a0 = float(self.schedule.alpha(torch.tensor(0.0, dtype=torch.float64)))
-        if a0 < 1 - 1e-9:
-            raise ValueError(f"the NELBO needs α(0) = 1 (no masks at t = 0); {self.schedule!r} has α(0) = {a0:.6g}.")
-        return estimate_nelbo(self, model, x0, n_samples, antithetic, generator, reduction)
+        value = L * self._alpha1() * math.log(self.vocab_size)
+        return torch.full((x0.shape[0],), value, dtype=torch.float64, device=x0.device)
 
     # ---- reverse process -------------------------------------------------------------------------------------------
 
-    def reveal_probability(self, t, s) -> Tensor:
-        """(α_s − α_t)/(1 − α_t): the exact probability that a token masked at t is revealed by s < t."""
+    def reveal_probability(self, t, s, method: str = "ancestral") -> Tensor:
+        """Probability that a token masked at t is revealed by s < t, for a step ``method`` (module docstring).
+
+        ``t``, ``s``: numbers or tensors of the same shape; the result is float64 of that shape.
+        """
         t = t.double() if isinstance(t, Tensor) else torch.tensor(float(t), dtype=torch.float64)
         s = s.double() if isinstance(s, Tensor) else torch.tensor(float(s), dtype=torch.float64)
-        a_t, a_s = self.schedule.alpha(t), self.schedule.alpha(s)
-        return ((a_s - a_t) / (1.0 - a_t).clamp_min(1e-300)).clamp(0.0, 1.0)
+        if method == "ancestral":
+            a_t, a_s = self.schedule._alpha(t), self.schedule._alpha(s)
+            return ((a_s - a_t) / (1.0 - a_t).clamp_min(1e-300)).clamp(0.0, 1.0)
+        lam = self.unmask_rate(t) * (t - s)
+        if method == "euler":
+            return lam.clamp(0.0, 1.0)
+        if method == "tau-leaping":
+            return (lam * torch.exp(-lam)).clamp(0.0, 1.0)
+        raise ValueError(f"method must be one of {self.step_methods}, got {method!r}.")
 
     def posterior_probs(self, x_t: Tensor, x0_probs: Tensor, t: Tensor, s: Tensor) -> Tensor:
         """q(x_s | x_t, x₀) over the V + 1 symbols, marginalised over x₀ ~ ``x0_probs``; shape (B, L, V+1).
@@ -333,9 +196,8 @@ class MaskedProcess(Process):
         A masked token stays masked w.p. 1 − r and becomes y w.p. r·x0_probs[y], r = (α_s − α_t)/(1 − α_t); an
         unmasked token stays. ``x0_probs``: shape (B, L, V), or a long tensor (B, L) of clean tokens.
         """
-        x_t = self.validate(x_t, "x_t", allow_mask=True)
-        t = check_time(t, batch=x_t.shape[0], name="t", device=x_t.device).to(x_t.device)
-        s = check_time(s, batch=x_t.shape[0], name="s", device=x_t.device).to(x_t.device)
+        x_t = self.validate_noisy(x_t, "x_t")
+        t, s = self._times(t, x_t, "t"), self._times(s, x_t, "s")
         if (s > t).any():
             raise ValueError("a reverse step needs s <= t (time runs from 1 to 0); got some s > t.")
         if not x0_probs.is_floating_point():
@@ -347,64 +209,24 @@ class MaskedProcess(Process):
         reveal = torch.cat([r * x0_probs.double(), (1 - r).expand(*x_t.shape, 1)], dim=-1)
         return torch.where(masked, reveal, F.one_hot(x_t, self.vocab_size + 1).double())
 
-    def probs(self, output: Tensor) -> Tensor:
-        """softmax(output) in ``sampling_dtype``, shape (B, L, V)."""
-        return torch.softmax(output.to(self.sampling_dtype), dim=-1)
-
     def reveal(
         self, x_t: Tensor, output: Tensor, reveal_prob: Tensor, generator: torch.Generator | None = None
     ) -> Tensor:
         """Reveal each masked token with probability ``reveal_prob`` (shape (B,)) to a draw from softmax(output).
 
         Always draws one uniform for the coin and one for the value at every position, so the generator is consumed
-        the same way whatever the state (the cache in :mod:`diffuse_edu.discrete_samplers` relies on it).
+        the same way whatever the state (the sampler's cache relies on it). Trusted inputs (no checks).
         """
-        coin = _rand(x_t.shape, generator, x_t.device, self.sampling_dtype)
-        value = draw_categorical(self.probs(output), generator, self.sampling_dtype)
+        coin = rand(x_t.shape, generator, x_t.device, self.sampling_dtype)
+        value = _draw(self.probs(output), generator, self.sampling_dtype)
         go = (x_t == self.mask_id) & (coin < self._bcast(reveal_prob.to(self.sampling_dtype), x_t))
         return torch.where(go, value, x_t)
 
-    def step(
-        self, x_t: Tensor, t: Tensor, s: Tensor, output: Tensor, generator: torch.Generator | None = None
-    ) -> Tensor:
-        """Exact ancestral step t → s: reveal each masked token w.p. (α_s − α_t)/(1 − α_t); others never change.
+    def _step(self, x_t: Tensor, t: Tensor, s: Tensor, output: Tensor, generator, method: str) -> Tensor:
+        """Reveal each masked token w.p. r(t, s, method); revealed tokens never change. Shape (B, L)."""
+        return self.reveal(x_t, output, self.reveal_probability(t, s, method), generator)
 
-        Args:
-            x_t: tokens (mask = ``mask_id``), shape (B, L); t, s: shape (B,), s ≤ t; output: logits (B, L, V).
-        Returns:
-            x_s, shape (B, L), never containing a token that was not masked in x_t changed, never a new mask.
-        """
-        x_t, t, s = self._check_step_inputs(x_t, t, s, output)
-        return self.reveal(x_t, output, self.reveal_probability(t, s), generator)
-
-    def _check_step_inputs(self, x_t, t, s, output):
-        x_t = self.validate(x_t, "x_t", allow_mask=True)
-        self._check_output(output, x_t)
-        t = check_time(t, batch=x_t.shape[0], name="t", device=x_t.device).to(x_t.device)
-        s = check_time(s, batch=x_t.shape[0], name="s", device=x_t.device).to(x_t.device)
-        if (s > t).any():
-            raise ValueError("a reverse step needs s <= t (time runs from 1 to 0); got some s > t.")
-        return x_t, t, s
-
-    def denoise(
-        self,
-        x_t: Tensor,
-        t: Tensor,
-        output: Tensor,
-        mode: str = "argmax",
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """Decode every remaining mask: ``"argmax"`` of the logits (MDLM's final step) or ``"sample"`` a draw.
-
-        Unmasked tokens are kept. Returns shape (B, L) with no mask left.
-        """
-        x_t = self.validate(x_t, "x_t", allow_mask=True)
-        self._check_output(output, x_t)
-        check_time(t, batch=x_t.shape[0], device=x_t.device)
-        if mode == "argmax":
-            value = output.argmax(-1)
-        elif mode == "sample":
-            value = draw_categorical(self.probs(output), generator, self.sampling_dtype)
-        else:
-            raise ValueError(f"mode must be 'argmax' or 'sample', got {mode!r}.")
-        return torch.where(x_t == self.mask_id, value, x_t)
+    def _denoise(self, x_t: Tensor, t: Tensor, output: Tensor, generator, mode: str) -> Tensor:
+        """Decode every remaining mask (``"argmax"`` of the logits, MDLM's last step, or a ``"sample"``); keep the
+        revealed tokens. Returns shape (B, L) with no mask left."""
+        return torch.where(x_t == self.mask_id, super()._denoise(x_t, t, output, generator, mode), x_t)

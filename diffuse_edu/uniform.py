@@ -33,29 +33,32 @@ the exact joint ones. Only discrete-time steps (several tokens moving at once) l
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._checks import check_float_tensor, check_index_tensor, check_time
-from .masked import _rand, draw_categorical, estimate_nelbo, stratified_times
-from .process import Process
-from .schedules import Schedule, ScheduleLogLinear, get_schedule
+from ._random import rand
+from .categorical import CategoricalProcess, _draw
+from .schedules import Schedule, ScheduleLogLinear
 
 __all__ = ["UniformProcess"]
 
 
-class UniformProcess(Process):
+class UniformProcess(CategoricalProcess):
     """Uniform (resampling) diffusion on tokens in [0, ``vocab_size``).
 
     Args:
-        vocab_size: V.
+        vocab_size: V ≥ 2.
         schedule: α(t), a :class:`~diffuse_edu.schedules.Schedule` or its name; needs α(0) = 1.
-        sampling_dtype: dtype of categorical draws (float64 default, see :func:`~diffuse_edu.masked.draw_categorical`).
+        sampling_dtype: dtype of categorical draws (float64 default, see
+            :func:`~diffuse_edu.categorical.draw_categorical`).
         compute_dtype: dtype of the ELBO and posterior arithmetic (float64 default: the ratios span 1/u ~ 1e3–1e6).
     """
+
+    kind = "uniform"
+    step_methods = ("ancestral",)
+    min_vocab = 2
 
     def __init__(
         self,
@@ -64,60 +67,39 @@ class UniformProcess(Process):
         sampling_dtype: torch.dtype = torch.float64,
         compute_dtype: torch.dtype = torch.float64,
     ):
-        if not isinstance(vocab_size, int) or vocab_size < 2:
-            raise ValueError(f"vocab_size must be an int >= 2, got {vocab_size!r}.")
-        if sampling_dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"sampling_dtype must be torch.float32 or torch.float64, got {sampling_dtype}.")
-        self.vocab_size = vocab_size
-        self.schedule = get_schedule(schedule)
-        self.sampling_dtype = sampling_dtype
+        super().__init__(vocab_size, schedule, sampling_dtype)
+        if compute_dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"compute_dtype must be torch.float32 or torch.float64, got {compute_dtype}.")
         self.compute_dtype = compute_dtype
         self.loss_type = "elbo"
 
     def __repr__(self) -> str:
         return f"UniformProcess(vocab_size={self.vocab_size}, schedule={self.schedule!r})"
 
-    # ---- validation ------------------------------------------------------------------------------------------------
-
-    def validate(self, x: Tensor, name: str = "x") -> Tensor:
-        """Check ``x`` is an integer tensor (B, ...) of ids in [0, V)."""
-        return check_index_tensor(x, name, self.vocab_size)
-
-    def _check_output(self, output: Tensor, x_t: Tensor, name: str = "output") -> Tensor:
-        check_float_tensor(output, name, min_ndim=2)
-        expected = (*x_t.shape, self.vocab_size)
-        if tuple(output.shape) != expected:
-            raise ValueError(
-                f"{name} must be logits of shape {expected} (x_t.shape + (vocab_size,)); got {tuple(output.shape)}."
-            )
-        return output
-
     def _alpha(self, t: Tensor, like: Tensor) -> Tensor:
         """α(t) in compute dtype, reshaped (B, 1, ..., 1, 1) to broadcast against (B, ..., V) tensors."""
-        a = self.schedule.alpha(t.to(self.compute_dtype))
+        a = self.schedule._alpha(t.to(self.compute_dtype))
         return a.reshape(-1, *([1] * like.ndim))
 
     # ---- forward process -------------------------------------------------------------------------------------------
 
     def prior(self, shape: tuple[int, ...], generator: torch.Generator | None = None, device=None) -> Tensor:
         """Uniform random tokens of shape ``shape`` (long)."""
-        u = _rand(tuple(shape), generator, device, torch.float64)
+        u = rand(tuple(shape), generator, device, torch.float64)
         return (u * self.vocab_size).long().clamp_max(self.vocab_size - 1)
 
     def marginal_probs(self, x0: Tensor, t: Tensor) -> Tensor:
         """q_t(· | x0) = α onehot(x0) + (1 − α)/V, shape (B, ..., V); x0 (B, ...), t (B,)."""
         x0 = self.validate(x0, "x0")
-        t = check_time(t, batch=x0.shape[0], device=x0.device).to(x0.device)
+        t = self._times(t, x0)
         a = self._alpha(t, x0)
         return a * F.one_hot(x0, self.vocab_size).to(a.dtype) + (1 - a) / self.vocab_size
 
-    def corrupt(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def _corrupt(self, x0: Tensor, t: Tensor, generator) -> Tensor:
         """Resample each token of ``x0`` (B, ...) uniformly with probability 1 − α(t); ``t`` shape (B,)."""
-        x0 = self.validate(x0, "x0")
-        t = check_time(t, batch=x0.shape[0], device=x0.device).to(x0.device)
-        a = self.schedule.alpha(t.double()).reshape(-1, *([1] * (x0.ndim - 1)))
-        coin = _rand(x0.shape, generator, x0.device, torch.float64)
-        fresh = (_rand(x0.shape, generator, x0.device, torch.float64) * self.vocab_size).long()
+        a = self._bcast(self.schedule._alpha(t.double()), x0)
+        coin = rand(x0.shape, generator, x0.device, torch.float64)
+        fresh = (rand(x0.shape, generator, x0.device, torch.float64) * self.vocab_size).long()
         return torch.where(coin < 1 - a, fresh.clamp_max(self.vocab_size - 1), x0)
 
     # ---- exact posterior -------------------------------------------------------------------------------------------
@@ -134,14 +116,16 @@ class UniformProcess(Process):
             shape (B, L, V), rows sum to one, in ``compute_dtype``.
         """
         x_t = self.validate(x_t, "x_t")
-        t = check_time(t, batch=x_t.shape[0], name="t", device=x_t.device).to(x_t.device)
-        s = check_time(s, batch=x_t.shape[0], name="s", device=x_t.device).to(x_t.device)
+        t, s = self._times(t, x_t, "t"), self._times(s, x_t, "s")
         if (s > t).any():
             raise ValueError("a reverse step needs s <= t (time runs from 1 to 0); got some s > t.")
         if not x0_probs.is_floating_point():
             x0_probs = F.one_hot(self.validate(x0_probs, "x0"), self.vocab_size)
         elif tuple(x0_probs.shape) != (*x_t.shape, self.vocab_size):
             raise ValueError(f"x0_probs must have shape {(*x_t.shape, self.vocab_size)}; got {tuple(x0_probs.shape)}.")
+        return self._posterior_probs(x_t, x0_probs, t, s)
+
+    def _posterior_probs(self, x_t: Tensor, x0_probs: Tensor, t: Tensor, s: Tensor) -> Tensor:
         V = self.vocab_size
         p = x0_probs.to(self.compute_dtype)
         a_t, a_s = self._alpha(t, x_t), self._alpha(s, x_t)
@@ -159,23 +143,17 @@ class UniformProcess(Process):
 
     # ---- ELBO ------------------------------------------------------------------------------------------------------
 
-    def elbo_terms(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
+    def _elbo_terms(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         r"""The NELBO integrand at time t (module docstring), shape (B,), in nats.
 
         Args:
             output: logits of p_θ(x₀ | x_t), shape (B, L, V); x0, x_t: shape (B, L); t: shape (B,).
         """
-        x0 = self.validate(x0, "x0")
-        x_t = self.validate(x_t, "x_t")
-        if x0.shape != x_t.shape:
-            raise ValueError(f"x0 and x_t must have the same shape; got {tuple(x0.shape)} and {tuple(x_t.shape)}.")
-        self._check_output(output, x_t)
-        t = check_time(t, batch=x0.shape[0], device=x0.device).to(x0.device)
         V, cd = self.vocab_size, self.compute_dtype
         # t = 0 has no noise and an infinite rate ratio; the integrand's contribution from [0, 1e-6] is negligible.
         tc = t.to(cd).clamp_min(1e-6)
         a = self._alpha(tc, x_t)  # (B, 1, 1)
-        beta = (-self.schedule.dalpha(tc) / self.schedule.alpha(tc)).reshape(-1, *([1] * (x_t.ndim - 1)))
+        beta = (-self.schedule._dalpha(tc) / self.schedule._alpha(tc)).reshape(-1, *([1] * (x_t.ndim - 1)))
         u = (1 - a) / V
         p = torch.softmax(output.to(cd), dim=-1)  # (B, L, V)
         is_x = F.one_hot(x_t, V).bool()
@@ -194,62 +172,40 @@ class UniformProcess(Process):
         per_token = (beta.unsqueeze(-1) / V * div).sum(-1)  # (B, L)
         return per_token.reshape(per_token.shape[0], -1).sum(-1).to(torch.promote_types(output.dtype, torch.float32))
 
-    def loss(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
+    def _loss(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         """Per-example training loss, shape (B,): the continuous-time NELBO integrand (:meth:`elbo_terms`)."""
-        return self.elbo_terms(output, x0, x_t, t)
+        return self._elbo_terms(output, x0, x_t, t)
 
     def prior_kl(self, x0: Tensor) -> Tensor:
         """KL(q_1(· | x0) ‖ Unif) per example, shape (B,): L [(α₁+u₁) log V(α₁+u₁) + (V−1) u₁ log V u₁]."""
         V = self.vocab_size
-        a1 = float(self.schedule.alpha(torch.tensor(1.0, dtype=torch.float64)))
+        a1 = self._alpha1()
         u1 = (1 - a1) / V
         kl = (a1 + u1) * math.log(V * (a1 + u1)) + ((V - 1) * u1 * math.log(V * u1) if u1 > 0 else 0.0)
         L = x0[0].numel() if x0.ndim > 1 else 1
         return torch.full((x0.shape[0],), L * kl, dtype=torch.float64, device=x0.device)
 
-    def sample_times(
-        self, batch_size: int, generator: torch.Generator | None = None, antithetic: bool = True, device=None
-    ) -> Tensor:
-        """Training times, shape (B,): stratified ``(u + i/B) mod 1``."""
-        return stratified_times(batch_size, generator=generator, device=device, antithetic=antithetic)
-
     def nelbo(
-        self,
-        model: Callable[[Tensor, Tensor], Tensor],
-        x0: Tensor,
-        n_samples: int = 64,
-        antithetic: bool = True,
-        generator: torch.Generator | None = None,
-        reduction: str = "mean",
+        self, model, x0: Tensor, n_samples: int = 64, antithetic: bool = True, generator=None, reduction: str = "mean"
     ) -> tuple[Tensor, Tensor]:
-        """Monte-Carlo NELBO in nats per sequence and its s.e. (:func:`~diffuse_edu.masked.estimate_nelbo`).
+        """Monte-Carlo NELBO in nats per sequence and its s.e. (:func:`~diffuse_edu.categorical.estimate_nelbo`).
 
         The integrand is heavy-tailed: at small t a token differs from x₀ with probability ~ u_t and then weighs
         ~ 1/u_t, so the variance grows like ∫ dt/t. Expect a standard error about 3× that of the masked NELBO for the
         same ``n_samples`` (measured on the tiny world: 0.069 vs 0.022 nats), and use more samples.
         """
-        return estimate_nelbo(self, model, x0, n_samples, antithetic, generator, reduction)
+        return super().nelbo(model, x0, n_samples, antithetic, generator, reduction)
 
     # ---- reverse process -------------------------------------------------------------------------------------------
 
-    def step(
-        self, x_t: Tensor, t: Tensor, s: Tensor, output: Tensor, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def _step(self, x_t: Tensor, t: Tensor, s: Tensor, output: Tensor, generator, method: str) -> Tensor:
         """Ancestral step t → s: draw x_s ~ Σ_{x₀} q(x_s | x_t, x₀) softmax(output), per position; shape (B, L)."""
-        x_t = self.validate(x_t, "x_t")
-        self._check_output(output, x_t)
-        probs = self.posterior_probs(x_t, torch.softmax(output.to(self.compute_dtype), -1), t, s)
-        return draw_categorical(probs, generator, self.sampling_dtype)
+        probs = self._posterior_probs(x_t, torch.softmax(output.to(self.compute_dtype), -1), t, s)
+        return _draw(probs, generator, self.sampling_dtype)
 
-    def denoise(
-        self, x_t: Tensor, t: Tensor, output: Tensor, mode: str = "argmax", generator: torch.Generator | None = None
-    ) -> Tensor:
-        """The clean sample from p_θ(x₀ | x_t): its ``"argmax"`` (default) or a ``"sample"``; shape (B, L)."""
-        x_t = self.validate(x_t, "x_t")
-        self._check_output(output, x_t)
-        check_time(t, batch=x_t.shape[0], device=x_t.device)
+    def _denoise(self, x_t: Tensor, t: Tensor, output: Tensor, generator, mode: str) -> Tensor:
+        """The clean sample: the ``"argmax"`` of p_θ(x₀ | x_t), or a ``"sample"`` — the exact ancestral step to s = 0,
+        whose posterior is p_θ(x₀ | x_t) itself."""
         if mode == "argmax":
             return output.argmax(-1)
-        if mode == "sample":
-            return draw_categorical(torch.softmax(output.to(self.sampling_dtype), -1), generator, self.sampling_dtype)
-        raise ValueError(f"mode must be 'argmax' or 'sample', got {mode!r}.")
+        return self._step(x_t, t, torch.zeros_like(t), output, generator, "ancestral")

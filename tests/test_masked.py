@@ -9,13 +9,14 @@ import math
 import pytest
 import torch
 
-from diffuse_edu.data.tiny_discrete import (
+from fixtures.tiny_discrete import (
     MaskedOracle,
     exact_discrete_time_nelbo,
     make_tiny_distribution,
     masked_sampler_law,
 )
-from diffuse_edu.masked import MaskedProcess, draw_categorical, nats_to_bits_per_token, stratified_times
+from diffuse_edu.categorical import draw_categorical, nats_to_bits_per_token, stratified_times
+from diffuse_edu.masked import MaskedProcess
 from diffuse_edu.schedules import ScheduleCosine, ScheduleLogLinear
 
 
@@ -262,9 +263,9 @@ def test_bad_input_raises_one_clear_error():
         proc.loss(out, x0, torch.tensor([[0, 5, 1]]), t)
     with pytest.raises(TypeError, match="integer tensor"):
         proc.corrupt(x0.float(), t)
-    with pytest.raises(ValueError, match="must be logits of shape"):
+    with pytest.raises(ValueError, match="needs network outputs of shape"):
         proc.loss(torch.zeros(1, 3, 4), x0, x0, t)
-    with pytest.raises(ValueError, match="must be logits of shape"):
+    with pytest.raises(ValueError, match="needs network outputs of shape"):
         proc.step(x0, t, t, torch.zeros(1, 2, 3))
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
         proc.corrupt(x0, torch.tensor([1.5]))

@@ -5,7 +5,8 @@ import torch
 
 from diffuse_edu.data.toys import GaussianMixture, ring_mixture
 from diffuse_edu.gaussian import GaussianProcess
-from diffuse_edu.samplers import edm_grid, make_grid, nfe_of, sample, sample_iter, uniform_grid
+from diffuse_edu.grids import edm_grid, make_grid, uniform_grid
+from diffuse_edu.sampling import nfe_of, sample, sample_iter
 from diffuse_edu.schedules import ScheduleCosine, ScheduleLogLinear, ScheduleSDScaledLinear, ScheduleVPLinear
 
 F64 = torch.float64
@@ -172,9 +173,9 @@ def test_bad_grid_and_args_raise(ring):
         make_grid(torch.tensor([0.0, 0.5, 1.0]), 2)
     with pytest.raises(ValueError, match="infinite at t_max"):
         edm_grid(10, schedule=ScheduleLogLinear(eps=0.0))  # α(1) = 0 exactly
-    with pytest.raises(ValueError, match="steps must be a positive int"):
+    with pytest.raises(ValueError, match="steps must be"):
         uniform_grid(0)
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(ValueError, match="must be one of"):
         sample(model, proc, (4, 2), steps=3, method="rk4")
     g = torch.tensor([1.0, 0.5, 0.2, 0.0])
     assert sample(model, proc, (4, 2), grid=g, generator=gen(0)).nfe == 3

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from diffuse_edu.data.tiny_discrete import (
+from fixtures.tiny_discrete import (
     UniformOracle,
     exact_discrete_time_nelbo,
     make_tiny_distribution,
@@ -181,7 +181,7 @@ def test_bad_input_raises_one_clear_error():
         proc.corrupt(torch.tensor([[0, 3, 1]]), t)
     with pytest.raises(TypeError, match="integer tensor"):
         proc.loss(torch.zeros(1, 3, 3), x0.float(), x0, t)
-    with pytest.raises(ValueError, match="must be logits of shape"):
+    with pytest.raises(ValueError, match="needs network outputs of shape"):
         proc.loss(torch.zeros(1, 3, 4), x0, x0, t)
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
         proc.posterior_probs(x0, x0, torch.tensor([2.0]), t)
