@@ -1,4 +1,4 @@
-"""Tests of the joint process, its training clocks, the joint sampler and noisy guidance (issue 4).
+"""Tests of the joint process, its training clocks, the joint sampler and noisy guidance.
 
 Randomness is seeded everywhere; Monte-Carlo checks use 5-standard-error bounds (false alarm ≈ 6e-7 per check).
 """
@@ -12,14 +12,14 @@ import torch
 from torch import nn
 
 from diffuse_edu.data.labeled_mixture import default_labeled_mixture
-from diffuse_edu.discrete_samplers import sample_masked
+from diffuse_edu.clocks import AxisMixture, Decoupled, Grouped, Unified
 from diffuse_edu.gaussian import GaussianProcess
-from diffuse_edu.guidance import NoisyGuidance, mix_outputs
+from diffuse_edu.grids import uniform_grid
+from diffuse_edu.guidance import NoisyGuidance
 from diffuse_edu.joint import JointProcess, SingleModality
-from diffuse_edu.joint_sampling import count_nfe, joint_grids, sample_joint
+from diffuse_edu.sampling import count_nfe, sample, sample_joint, sample_masked
 from diffuse_edu.masked import MaskedProcess
 from diffuse_edu.nets.joint_mlp import JointMLP
-from diffuse_edu.samplers import sample
 
 K = 8
 
@@ -82,22 +82,20 @@ def toy():
 # -- reduction to one modality --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["decoupled", "unified"])
+@pytest.mark.parametrize("clock", [Decoupled(), Unified(), Grouped([["x"]])])
 @pytest.mark.parametrize("kind", ["gaussian", "masked"])
-def test_single_modality_loss_is_bit_identical(mode, kind):
+def test_single_modality_loss_is_bit_identical(clock, kind):
     if kind == "gaussian":
         proc, net, x0 = GaussianProcess(), TinyVecNet(), torch.randn(64, 2, generator=gen(5))
     else:
         proc, net, x0 = MaskedProcess(5), TinyTokNet(), torch.randint(0, 5, (64, 3), generator=gen(5))
     joint = JointProcess({"x": proc})
-    got = joint.training_loss(SingleModality(net, "x"), {"x": x0}, mode=mode, generator=gen(1))
+    got = joint.training_loss(SingleModality(net, "x"), {"x": x0}, clock=clock, generator=gen(1))
     g = gen(1)
     t = torch.rand(64, generator=g)
     x_t = proc.corrupt(x0, t, g)
     want = proc.loss(net(x_t, t), x0, x_t, t).mean()
     assert torch.equal(got, want)
-    if kind == "gaussian":  # the process's own training loss with i.i.d. (not stratified) times
-        assert torch.equal(got, proc.training_loss(net, x0, generator=gen(1), stratified=False))
     # gradients too: the same graph
     got.backward()
     g1 = [p.grad.clone() for p in net.parameters()]
@@ -107,15 +105,14 @@ def test_single_modality_loss_is_bit_identical(mode, kind):
     assert all(torch.equal(a, p.grad) for a, p in zip(g1, net.parameters()))
 
 
-@pytest.mark.parametrize("method", ["ddpm", "euler-maruyama", "ode-euler"])
+@pytest.mark.parametrize("method", ["ddpm", "euler-maruyama", "ode-euler", "ode-heun"])
 def test_single_modality_gaussian_sampler_is_bit_identical(method):
     proc, net = GaussianProcess(step_method=method), TinyVecNet()
     joint = JointProcess({"x": proc})
-    with torch.no_grad():
-        got = sample_joint(joint, SingleModality(net, "x"), batch=32, shapes={"x": (2,)}, steps=12, generator=gen(3))
-        want = sample(net, proc, (32, 2), steps=12, method=method, generator=gen(3))
+    got = sample_joint(joint, SingleModality(net, "x"), batch=32, shapes={"x": (2,)}, steps=12, generator=gen(3))
+    want = sample(net, proc, (32, 2), steps=12, method=method, generator=gen(3))
     assert torch.equal(got.samples["x"], want.samples)
-    assert got.nfe == want.nfe == 12
+    assert got.nfe == want.nfe == (23 if method == "ode-heun" else 12)
 
 
 @pytest.mark.parametrize("final", ["argmax", "sample"])
@@ -123,17 +120,10 @@ def test_single_modality_masked_sampler_is_bit_identical(final):
     # 8 uniform steps: grid times k/8 are exact in float32, so both samplers compute the same reveal probabilities.
     proc, net = MaskedProcess(5), TinyTokNet()
     joint = JointProcess({"x": proc})
-    with torch.no_grad():
-        got = sample_joint(
-            joint,
-            SingleModality(net, "x"),
-            batch=40,
-            shapes={"x": (6,)},
-            steps=8,
-            generator=gen(4),
-            denoise_kwargs={"x": {"mode": final}},
-        )
-        want = sample_masked(net, proc, (40, 6), steps=8, grid="uniform", cache=False, final=final, generator=gen(4))
+    got = sample_joint(
+        joint, SingleModality(net, "x"), batch=40, shapes={"x": (6,)}, steps=8, generator=gen(4), final={"x": final}
+    )
+    want = sample_masked(net, proc, (40, 6), steps=8, grid="uniform", cache=False, final=final, generator=gen(4))
     assert torch.equal(got.samples["x"], want.samples)
     assert got.nfe == want.nfe == 8
 
@@ -162,7 +152,7 @@ def test_time_sampler_marginals():
     n = 200_000
     # U[0,1]: mean 1/2, variance 1/12; the sample mean has s.e. √(1/12/n), the sample variance √(1/180/n)
     # (Var (U − ½)² = 1/80 − 1/144 = 1/180), the sample correlation of independent uniforms ≈ 1/√n.
-    ts = joint.sample_times(n, "decoupled", generator=gen(0))
+    ts = joint.sample_times(n, Decoupled(), generator=gen(0))
     for v in ts.values():
         assert abs(v.mean().item() - 0.5) < 5 * math.sqrt(1 / 12 / n)
         assert abs(v.var().item() - 1 / 12) < 5 * math.sqrt(1 / 180 / n)
@@ -170,13 +160,13 @@ def test_time_sampler_marginals():
     corr = torch.corrcoef(torch.stack([ts["a"], ts["b"], ts["c"]]))
     assert (corr - torch.eye(3)).abs().max() < 5 / math.sqrt(n)
 
-    ts = joint.sample_times(n, "unified", generator=gen(1))
+    ts = joint.sample_times(n, Unified(), generator=gen(1))
     assert torch.equal(ts["a"], ts["b"]) and torch.equal(ts["b"], ts["c"])
     assert abs(ts["a"].mean().item() - 0.5) < 5 * math.sqrt(1 / 12 / n)
 
     p = 0.3
-    for base in ("unified", "decoupled"):
-        ts = joint.sample_times(n, "axis-mixture", axis_prob=p, axis_base=base, generator=gen(2))
+    for base in (Unified(), Decoupled()):
+        ts = joint.sample_times(n, AxisMixture(prob=p, base=base), generator=gen(2))
         clean = torch.stack([ts[k] == 0 for k in "abc"])  # (3, n)
         assert clean.sum(0).max() <= 1  # at most one modality clean per example
         on_axis = clean.any(0).double().mean().item()
@@ -185,14 +175,21 @@ def test_time_sampler_marginals():
             share = row.double().mean().item()
             assert abs(share - p / 3) < 5 * math.sqrt(p / 3 * (1 - p / 3) / n)
         off = ~clean.any(0)
-        if base == "unified":
+        if isinstance(base, Unified):
             assert torch.equal(ts["a"][off], ts["b"][off])
         # the noised modalities stay U[0, 1] on the axis
         noisy_b = ts["b"][clean[0]]
         assert abs(noisy_b.mean().item() - 0.5) < 5 * math.sqrt(1 / 12 / noisy_b.numel())
 
-    ts = joint.sample_times(1000, "decoupled", clean=("b",), generator=gen(3))
+    ts = joint.sample_times(1000, Decoupled(clean=("b",)), generator=gen(3))
     assert (ts["b"] == 0).all() and (ts["a"] > 0).any()
+
+    ts = joint.sample_times(n, Grouped([["a", "c"]]), generator=gen(4))
+    assert torch.equal(ts["a"], ts["c"]) and not torch.equal(ts["a"], ts["b"])
+    corr = torch.corrcoef(torch.stack([ts["a"], ts["b"]]))[0, 1].item()
+    assert abs(corr) < 5 / math.sqrt(n)
+    by_kind = Grouped.by_kind({"a": GaussianProcess(), "b": MaskedProcess(3), "c": GaussianProcess()})
+    assert by_kind.groups == (("a", "c"), ("b",))
 
 
 # -- sampling: given modalities, NFE, guidance ----------------------------------------------------------------------
@@ -237,14 +234,13 @@ def test_network_call_counts(toy):
     res = sample_joint(joint, spy, given={"label": labels[:, None]}, steps=10, guidance=guid, generator=gen(2))
     # grid 1.0, 0.9, ..., 0.1 at the calls: strictly inside (0.25, 0.75): 0.7, 0.6, 0.5, 0.4, 0.3 → 5 extra calls
     assert res.guided_steps == 5 and res.nfe == len(spy.calls) == 15
-    grids = joint_grids(joint, ["point"], 10)
-    assert count_nfe(grids, guid, has_given=True) == 15 and count_nfe(grids, None) == 10
+    assert count_nfe(joint, ["point"], 10, guidance=guid) == 15 and count_nfe(joint, ["point"], 10) == 10
 
 
 def test_guidance_interval_is_strict(toy):
     mix, joint, net = toy
     _, labels = mix.sample(8, gen(0))
-    grid = joint_grids(joint, ["point"], 10)["point"]
+    grid = uniform_grid(10)
     left, right = grid[7].item(), grid[3].item()  # exactly 0.3 and 0.7 as the sampler sees them
     guid = NoisyGuidance(omega=3.0, sigma=0.5, left=left, right=right)
     assert not guid.active(left) and not guid.active(right) and guid.active(0.5)
@@ -274,7 +270,7 @@ def test_guidance_identity_at_omega_one(toy):
             assert torch.equal(plain.samples[k], same.samples[k])
         assert plain.nfe == same.nfe == 9
         assert torch.equal(g_plain.get_state(), g_guided.get_state())
-    # ω ≠ 1 changes the output but never the main generator's consumption (re-noising has its own generator)
+    # ω ≠ 1 changes the output but never the main generator's consumption (re-noising draws from a side stream)
     g_a, g_b = gen(7), gen(7)
     a = sample_joint(joint, net, given={"label": labels[:, None]}, steps=9, generator=g_a)
     b = sample_joint(
@@ -289,12 +285,31 @@ def test_guidance_identity_at_omega_one(toy):
     assert torch.equal(g_a.get_state(), g_b.get_state())
 
 
-def test_mix_outputs_spaces():
+def test_guidance_renoising_is_fresh_per_call_and_reproducible(toy):
+    """Two guided calls sharing one generator re-noise differently; equal seeds give identical samples."""
+    mix, joint, net = toy
+    _, labels = mix.sample(16, gen(0))
+    spy = CountingNet(net)
+    guid = NoisyGuidance(omega=2.0, sigma=0.6, left=0.0, right=1.0)
+    g = gen(3)
+    sample_joint(joint, spy, given={"label": labels[:, None]}, steps=4, guidance=guid, generator=g)
+    first = [xs["label"] for xs, ts in spy.calls if ts["label"][0] > 0]
+    spy.calls.clear()
+    sample_joint(joint, spy, given={"label": labels[:, None]}, steps=4, guidance=guid, generator=g)
+    second = [xs["label"] for xs, ts in spy.calls if ts["label"][0] > 0]
+    assert len(first) == len(second) == 3
+    assert any(not torch.equal(a, b) for a, b in zip(first, second))  # independent re-noising
+    a = sample_joint(joint, net, given={"label": labels[:, None]}, steps=4, guidance=guid, generator=gen(9))
+    b = sample_joint(joint, net, given={"label": labels[:, None]}, steps=4, guidance=guid, generator=gen(9))
+    assert torch.equal(a.samples["point"], b.samples["point"])
+
+
+def test_process_mix_spaces():
     gp, mp = GaussianProcess(), MaskedProcess(4)
     a, b = torch.randn(3, 2, generator=gen(0)), torch.randn(3, 2, generator=gen(1))
-    assert torch.allclose(mix_outputs(gp, a, b, 2.5), 2.5 * a - 1.5 * b)
+    assert torch.allclose(gp.mix(a, b, 2.5), 2.5 * a - 1.5 * b)
     la, lb = torch.randn(3, 1, 4, generator=gen(2)), torch.randn(3, 1, 4, generator=gen(3))
-    mixed = mix_outputs(mp, la, lb, 2.5)
+    mixed = mp.mix(la, lb, 2.5)
     # log-prob mixing equals logit mixing up to a per-row constant: same distribution
     assert torch.allclose(mixed.softmax(-1), (2.5 * la - 1.5 * lb).softmax(-1), atol=1e-6)
 
@@ -344,11 +359,13 @@ def test_bad_input_raises_one_clear_error(toy):
         sample_joint(joint, net, given={"label": torch.full((8, 1), 9)})
     with pytest.raises(ValueError, match="batch=4 but the given modalities have batch size 8"):
         sample_joint(joint, net, batch=4, given={"label": batch["label"]})
-    with pytest.raises(ValueError, match="needs at least one given modality"):
+    with pytest.raises(ValueError, match="needs a given modality to re-noise"):
         sample_joint(joint, net, batch=4, guidance=NoisyGuidance(omega=2.0))
-    with pytest.raises(ValueError, match="mode must be one of"):
+    with pytest.raises(TypeError, match="clock must be a diffuse_edu.clocks.Clock"):
         joint.sample_times(4, "independent")
-    with pytest.raises(ValueError, match="sigma must lie in"):
+    with pytest.raises(ValueError, match=r"names modality\(ies\) \['text'\]"):
+        joint.sample_times(4, Decoupled(clean=("text",)))
+    with pytest.raises(ValueError, match=r"sigma must lie in \[0.0, 1.0\]"):
         NoisyGuidance(omega=2.0, sigma=1.5)
     with pytest.raises(ValueError, match="left <= right"):
         NoisyGuidance(omega=2.0, left=0.8, right=0.2)
@@ -366,8 +383,8 @@ def test_three_state_spaces_compose():
     torch.manual_seed(0)
     net = JointMLP(continuous={"x": 3}, discrete={"m": (2, 5), "u": (3, 4)}, hidden=32, depth=1, time_dim=8).eval()
     batch = {"x": torch.randn(10, 3), "m": torch.randint(0, 5, (10, 2)), "u": torch.randint(0, 4, (10, 3))}
-    for mode in ("decoupled", "unified", "axis-mixture"):
-        loss = joint.training_loss(net, batch, mode=mode, generator=gen(0))
+    for clock in (Decoupled(), Unified(), AxisMixture(), Grouped.by_kind(joint.processes)):
+        loss = joint.training_loss(net, batch, clock=clock, generator=gen(0))
         assert loss.ndim == 0 and torch.isfinite(loss)
     spy = CountingNet(net)
     res = sample_joint(joint, spy, given={"m": batch["m"], "x": batch["x"]}, steps={"u": 6}, generator=gen(1))
@@ -389,22 +406,3 @@ def test_three_state_spaces_compose():
     assert res.nfe == len(spy.calls) == 4 + 3
     weak = [ts for _, ts in spy.calls if ts["x"][0] > 0]
     assert len(weak) == 3 and all((ts["x"] == 0.5).all() and (ts["m"] == 0.5).all() for ts in weak)
-
-
-def test_toy_pipeline_and_oracle_metrics():
-    """The notebook/benchmark pipeline end to end at toy sizes; the exact denoiser scores exactly the Bayes answers."""
-    from diffuse_edu.joint_toy import ablation, evaluate_toy, make_toy, markdown_table
-
-    toy = make_toy()
-    mix, joint = toy
-    oracle = mix.exact_joint_model(joint["point"], mask_id=K)
-    row = evaluate_toy(oracle, toy, n_classify=400, n_per_label=40, n_joint=200, steps=10)
-    assert row["classify_acc"] == row["bayes_acc_same_points"]  # the oracle's argmax is the Bayes classifier
-    assert 0 <= row["label_tv"] <= 1 and row["cond_sw"] > 0
-    ev = dict(n_classify=64, n_per_label=8, n_joint=64, steps=3)
-    rows, models = ablation(steps=4, batch_size=16, progress=False, eval_kwargs=ev, include_oracle=False)
-    assert [r["model"] for r in rows] == ["decoupled", "unified", "axis-mixture", "two separate models"]
-    assert all(r["examples"] == 4 * 16 for r in rows)  # equal compute
-    assert models["separate: label→point"].clean == ("label",) and models["separate: label→point"].steps == 2
-    table = markdown_table(rows, [("model", "model", "s"), ("label_tv", "TV", ".3f")])
-    assert table.splitlines()[-1] == "| two separate models | — |"  # separate models cannot sample the joint

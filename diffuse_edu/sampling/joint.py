@@ -645,5 +645,5 @@ def sample_joint(
         trajectory=traj,
         grids=dict(run.plan.grids),
         guided_steps=guided_steps,
-        still_masked_before_final={n: float(v) for n, v in before_final.items()},
+        still_masked_before_final={n: float(v) if has_values(v) else float("nan") for n, v in before_final.items()},
     )
