@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Prepare .whl/: the wheels a bare GPU machine needs to run scripts/gpu_check.sh (the Jupyter kernel stack and the
+# data packages its image lacks), for CPython 3.12 on x86-64 Linux. Run here, with network access to PyPI:
+#
+#   bash scripts/gpu_wheels.sh          # writes .whl/ (git-ignored through .git/info/exclude)
+#
+# The GPU image already has torch, numpy, pandas, matplotlib, scikit-learn, scipy, tqdm, safetensors, pytest and
+# hypothesis; we drop the wheels it has (packaging, psutil, attrs, typing_extensions, python_dateutil, tzdata, pygments)
+# and everything must stay under the 64 MiB that travels with the working tree.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY="${PYTHON:-python3}"
+grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
+rm -rf .whl && mkdir -p .whl
+PLATFORMS=(--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any)
+"$PY" -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp "${PLATFORMS[@]}" -d .whl \
+  nbclient nbformat ipykernel ipywidgets
+# pure-Python packages that ship as sdists only are built into wheels here
+"$PY" -m pip wheel -q --no-deps -w .whl names==0.3.0
+# optional: the tabular notebook's metric libraries (skipped by gpu_check.sh when absent)
+if [ "${GPU_WHEELS_TABULAR:-1}" = 1 ]; then
+  "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp "${PLATFORMS[@]}" \
+    -d .whl palmerpenguins || echo "[gpu_wheels] palmerpenguins not fetched (notebook 05 then skips it)"
+fi
+cd .whl
+rm -f packaging-* psutil-* attrs-* typing_extensions-* python_dateutil-* tzdata-* pygments-* numpy-* six-*
+cd ..
+du -sh .whl
+echo "[gpu_wheels] $(ls .whl | wc -l) wheels in .whl/; pass carry=['.whl'] to the device run"
