@@ -1,16 +1,17 @@
-"""The training loop, EMA and checkpoints: math and API, seeded and quick."""
+"""The training loop, EMA, batch streams, precision and compilation: math and API, seeded and quick.
 
-import json
+Checkpoints: tests/test_checkpoint.py; exact resume: tests/test_checkpoint_resume.py; DDP: tests/test_distributed.py.
+"""
+
 import math
+import warnings
 
 import pytest
 import torch
 from torch import nn
 
-from diffuse_edu.checkpoint import load_checkpoint, register_net, save_checkpoint
-from diffuse_edu.data.batching import infinite_batches
+from diffuse_edu.data.batching import BatchStream, infinite_batches
 from diffuse_edu.nets.mlp import TimeMLP
-from diffuse_edu.nets.unet import UNet
 from diffuse_edu.train import EMA, _lr_at, train, train_iter
 
 
@@ -167,7 +168,7 @@ def test_seeded_training_is_bit_exact():
 
     a, b = run(), run()
     assert a.losses == b.losses
-    for pa, pb in zip(a.ema_model.parameters(), b.ema_model.parameters()):
+    for pa, pb in zip(a.ema_model.parameters(), b.ema_model.parameters(), strict=True):
         assert torch.equal(pa, pb)
 
 
@@ -208,71 +209,6 @@ def test_nan_loss_and_nonscalar_loss_raise():
         train(nn.Linear(3, 1), _mse, iter([_regression()]), steps=2, device="cpu", progress=False)
 
 
-def _assert_same_state(a: nn.Module, b: nn.Module):
-    sa, sb = a.state_dict(), b.state_dict()
-    assert sa.keys() == sb.keys()
-    for k in sa:
-        assert sa[k].dtype == sb[k].dtype and torch.equal(sa[k], sb[k]), k
-
-
-@pytest.mark.parametrize("net", [lambda: TimeMLP(hidden=16, depth=2, time_dim=8), lambda: UNet(8, base=16)])
-def test_checkpoint_round_trip_is_bit_exact(tmp_path, net):
-    torch.manual_seed(0)
-    model = net()
-    ema = EMA(model, 0.9)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p))
-    ema.update(model)
-    cfg = {"lr": 1e-3, "schedule": "cosine", "nested": {"a": [1, 2]}}
-    st, js = save_checkpoint(tmp_path / "ck", model, cfg, ema=ema)
-    assert st.name == "ck.safetensors" and js.name == "ck.json"
-    # No builder needed: the net's config() was stored.
-    ck = load_checkpoint(tmp_path / "ck")
-    assert type(ck.model) is type(model) and ck.config == cfg
-    _assert_same_state(model, ck.model)
-    _assert_same_state(ema.module, ck.ema_model)
-    # Also into a given model, or through a build function.
-    _assert_same_state(model, load_checkpoint(tmp_path / "ck.safetensors", net()).model)
-    _assert_same_state(model, load_checkpoint(tmp_path / "ck", lambda c: net()).model)
-    # No pickle anywhere: only the two files, JSON readable, safetensors header is JSON too.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.json", "ck.safetensors"]
-    meta = json.loads(js.read_text())
-    assert meta["has_ema"] and meta["net"]["class"].startswith("diffuse_edu.nets.")
-    raw = st.read_bytes()
-    header_len = int.from_bytes(raw[:8], "little")
-    json.loads(raw[8 : 8 + header_len])
-    assert b"\x80\x04" not in raw[:2]  # not a pickle protocol header
-
-
-def test_checkpoint_unknown_net_needs_builder_or_registration(tmp_path):
-    class Tiny(nn.Module):
-        def __init__(self, width=3):
-            super().__init__()
-            self.width = width
-            self.lin = nn.Linear(width, 1)
-
-        def config(self):
-            return {"width": self.width}
-
-        @classmethod
-        def from_config(cls, config):
-            return cls(**config)
-
-    save_checkpoint(tmp_path / "t", Tiny(), {})
-    with pytest.raises(ValueError, match="register_net"):
-        load_checkpoint(tmp_path / "t")
-    register_net(Tiny)
-    assert isinstance(load_checkpoint(tmp_path / "t").model, Tiny)
-    save_checkpoint(tmp_path / "plain", nn.Linear(2, 2))
-    with pytest.raises(ValueError, match="build_fn"):
-        load_checkpoint(tmp_path / "plain")
-    with pytest.raises(TypeError, match="JSON"):
-        save_checkpoint(tmp_path / "bad", nn.Linear(2, 2), {"x": torch.zeros(1)})
-    with pytest.raises(FileNotFoundError):
-        load_checkpoint(tmp_path / "missing", nn.Linear(2, 2))
-
-
 def test_infinite_batches_epochs_and_errors():
     x = torch.arange(10.0)
     it = infinite_batches(x, batch_size=5, generator=torch.Generator().manual_seed(0))
@@ -285,3 +221,260 @@ def test_infinite_batches_epochs_and_errors():
     with pytest.raises(ValueError, match="exceeds"):
         next(infinite_batches(x, batch_size=11))
     assert math.isfinite(float(next(infinite_batches({"a": x}, batch_size=2))["a"].sum()))
+
+
+def _old_infinite_batches(x, batch_size, generator, drop_last=True):
+    # The generator-function implementation this package shipped before BatchStream: the stream must not change.
+    n = x.shape[0]
+    while True:
+        perm = torch.randperm(n, generator=generator)
+        stop = n - n % batch_size if drop_last else n
+        for start in range(0, stop, batch_size):
+            yield x[perm[start : start + batch_size]]
+
+
+@pytest.mark.parametrize("drop_last", [True, False])
+def test_batch_stream_draws_what_the_old_generator_drew(drop_last):
+    x = torch.arange(23.0)
+    new = infinite_batches(x, batch_size=5, generator=torch.Generator().manual_seed(4), drop_last=drop_last)
+    old = _old_infinite_batches(x, 5, torch.Generator().manual_seed(4), drop_last)
+    for _ in range(20):  # several epochs
+        assert torch.equal(next(new), next(old))
+    # Without a generator both draw from torch's global one.
+    torch.manual_seed(1)
+    a = [next(infinite_batches(x, batch_size=5)) for _ in range(2)]
+    torch.manual_seed(1)
+    b = [next(_old_infinite_batches(x, 5, None)) for _ in range(2)]
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+
+
+def test_batch_stream_state_dict_continues_exactly():
+    x, y = torch.arange(30.0), torch.arange(30) * 2
+    a = infinite_batches({"x": x, "y": y}, batch_size=7, generator=torch.Generator().manual_seed(0))
+    for _ in range(5):  # past the first epoch (4 batches), into the second
+        next(a)
+    state = a.state_dict()
+    assert state["epoch"] == 2 and state["position"] == 7 and state["permutation"].shape == (30,)
+    expected = [next(a) for _ in range(6)]
+    b = infinite_batches({"x": x, "y": y}, batch_size=7, generator=torch.Generator().manual_seed(99))
+    b.load_state_dict(state)
+    for e in expected:
+        got = next(b)
+        assert torch.equal(got["x"], e["x"]) and torch.equal(got["y"], e["y"])
+    with pytest.raises(ValueError, match="same batch_size"):
+        infinite_batches(x, batch_size=5).load_state_dict(state)
+    with pytest.raises(ValueError, match="not the same data"):
+        infinite_batches(x[:20], batch_size=7).load_state_dict(state)
+
+
+def test_shards_split_the_one_process_global_batch():
+    x = torch.arange(40.0)
+    one = infinite_batches(x, batch_size=8, generator=torch.Generator().manual_seed(2))
+    ranks = [
+        infinite_batches(x, batch_size=4, generator=torch.Generator().manual_seed(2)).shard(r, 2) for r in range(2)
+    ]
+    assert isinstance(ranks[0], BatchStream) and "rank=1/2" in repr(ranks[1])
+    for _ in range(12):  # 2.4 epochs: every global batch is rank 0's rows then rank 1's
+        assert torch.equal(next(one), torch.cat([next(ranks[0]), next(ranks[1])]))
+    with pytest.raises(ValueError, match="seed"):
+        infinite_batches(x, batch_size=4).shard(1, 2)
+    s = infinite_batches(x, batch_size=4).shard(1, 2, seed=5)  # a private generator, the same on every rank
+    assert s.generator is not None and s.generator.initial_seed() == 5
+    with pytest.raises(ValueError, match="drop_last"):
+        infinite_batches(x, batch_size=4, drop_last=False).shard(0, 2)
+    with pytest.raises(ValueError, match="rank"):
+        infinite_batches(x, batch_size=4).shard(2, 2)
+    with pytest.raises(ValueError, match="exceeds"):
+        infinite_batches(x, batch_size=30).shard(0, 2, seed=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(batch_size=0), ValueError, "batch_size must be a positive integer; got 0"),
+        (dict(batch_size=True), ValueError, "batch_size"),
+        (dict(batch_size=2, generator=3), TypeError, "generator must be a torch.Generator or None; got int"),
+        (dict(batch_size=2, drop_last=1), TypeError, "drop_last must be a bool"),
+    ],
+)
+def test_infinite_batches_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        infinite_batches(torch.zeros(4), **kwargs)
+    with pytest.raises(TypeError, match="tensors"):
+        infinite_batches([1, 2], batch_size=1)
+
+
+def test_log_every_gives_the_same_run_and_catches_nan_at_the_sync():
+    # The CUDA mode (losses read back every k steps) run on the CPU: the same numbers, fewer syncs.
+    def run(log_every):
+        torch.manual_seed(0)
+        x, y = _regression()
+        batches = infinite_batches(x, y, batch_size=16, generator=torch.Generator().manual_seed(0))
+        return list(
+            train_iter(nn.Linear(3, 1), _mse, batches, steps=10, device="cpu", progress=False, log_every=log_every)
+        )
+
+    every, lazy = run(1), run(4)
+    assert every[-1].losses == lazy[-1].losses and len(lazy[-1].losses) == 10
+    assert [s.loss for s in every] == [s.loss for s in lazy]
+    assert all(isinstance(s.loss, float) and isinstance(s.grad_norm, float) for s in lazy)
+    x, y = _regression()
+    bad = (x.clone(), y.clone())
+    bad[1][0] = float("nan")
+    calls = iter([(x, y), bad, (x, y), (x, y)] + [(x, y)] * 10)
+    with pytest.raises(FloatingPointError, match="at step 2 "):
+        train(nn.Linear(3, 1), _mse, lambda: next(calls), steps=8, log_every=4, device="cpu", progress=False)
+
+
+def test_train_state_and_result_fields():
+    x, y = _regression()
+    states = list(train_iter(nn.Linear(3, 1), _mse, lambda: (x[:8], y[:8]), steps=3, device="cpu", progress=False))
+    s = states[-1]
+    assert (s.step, s.rank, s.world_size, s.samples) == (3, 0, 1, 24) and s.lr == 1e-3
+    assert repr(s).startswith("TrainState(step=3, lr=0.001")
+    res = train(nn.Linear(3, 1), _mse, lambda: (x[:8], y[:8]), steps=3, device="cpu", progress=False)
+    assert (res.step, res.world_size, res.precision, res.compiled, res.checkpoint) == (3, 1, "fp32", False, None)
+
+
+@pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16), ("fp32", None)])
+def test_precision_runs_on_cpu_under_autocast(precision, dtype):
+    seen = {}
+
+    def loss_fn(m, x):
+        out = m(x, torch.full((x.shape[0],), 0.5))
+        seen["autocast"] = torch.is_autocast_enabled("cpu")
+        seen["dtype"] = out.dtype
+        return (out.float() - x).pow(2).mean()
+
+    torch.manual_seed(0)
+    model = TimeMLP(dim=2, hidden=16, depth=1, time_dim=8)
+    data = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    batches = infinite_batches(data, batch_size=16, generator=torch.Generator().manual_seed(0))
+    res = train(model, loss_fn, batches, steps=6, lr=1e-2, precision=precision, device="cpu", progress=False)
+    assert res.precision == precision and all(math.isfinite(v) for v in res.losses)
+    assert seen["autocast"] == (dtype is not None)
+    assert seen["dtype"] == (dtype or torch.float32)
+    assert next(res.model.parameters()).dtype == torch.float32  # weights, optimiser and EMA stay fp32
+
+
+def test_precision_default_and_deprecated_amp():
+    x, y = _regression()
+    run = lambda **kw: train(nn.Linear(3, 1), _mse, lambda: (x, y), steps=1, device="cpu", progress=False, **kw)
+    assert run().precision == "fp32"  # the CPU default
+    with pytest.warns(DeprecationWarning, match="precision="):
+        assert run(amp=False).precision == "fp32"
+    with pytest.warns(DeprecationWarning):
+        assert run(amp="auto").precision == "fp32"  # auto never autocasts on the CPU, as before
+    with pytest.raises(ValueError, match="not both"):
+        run(amp=True, precision="bf16")
+
+
+def _tiny_setup():
+    # A plain MLP: inductor compiles it in a few seconds from a cold cache (TimeMLP's validating forward takes ~1 min).
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 16), nn.SiLU(), nn.Linear(16, 2))
+    data = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+
+    def loss_fn(m, x):
+        noise = torch.randn(x.shape)  # global generator: the denoising target
+        return (m(x + noise) - noise).pow(2).mean()
+
+    batches = infinite_batches(data, batch_size=16, generator=torch.Generator().manual_seed(0))
+    return model, loss_fn, batches
+
+
+def test_compile_matches_eager_or_says_why_it_was_skipped(capsys):
+    eager = train(*_tiny_setup(), steps=4, seed=0, device="cpu", progress=False)
+    model, loss_fn, batches = _tiny_setup()
+    res = train(model, loss_fn, batches, steps=4, seed=0, device="cpu", progress=False, compile=True)
+    out = capsys.readouterr().out
+    if res.compiled:
+        # Inductor fuses and reorders float operations: equal up to rounding, not bit for bit.
+        assert res.losses == pytest.approx(eager.losses, rel=1e-4, abs=1e-6)
+    else:
+        assert "compile=True skipped:" in out
+        print(out)  # the reason, in the test log
+    assert getattr(model, "_compiled_call_impl", None) is None  # the model is plain again after training
+
+
+def test_compile_failure_falls_back_to_eager_with_the_same_draws(capsys, monkeypatch):
+    import torch._dynamo.exc
+
+    def broken_compile(self, *args, **kwargs):
+        def fail(*a, **k):
+            torch.rand(3)  # a draw that the retry must undo
+            raise torch._dynamo.exc.InternalTorchDynamoError("no backend here")
+
+        self._compiled_call_impl = fail
+
+    monkeypatch.setattr(nn.Module, "compile", broken_compile)
+    monkeypatch.setattr("diffuse_edu.train._compile_unavailable", lambda device: None)
+    eager = train(*_tiny_setup(), steps=3, seed=0, device="cpu", progress=False)
+    res = train(*_tiny_setup(), steps=3, seed=0, device="cpu", progress=False, compile=True)
+    assert (
+        not res.compiled
+        and "torch.compile failed (InternalTorchDynamoError: no backend here)" in capsys.readouterr().out
+    )
+    assert res.losses == eager.losses  # bit-identical: the failed attempt's random draws were rewound
+
+
+def test_compile_without_a_compiler_is_skipped_with_the_reason(capsys, monkeypatch):
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr("diffuse_edu.train.shutil.which", lambda name: None)
+    res = train(*_tiny_setup(), steps=2, device="cpu", progress=False, compile=True)
+    assert not res.compiled and "needs a C++ compiler" in capsys.readouterr().out
+
+
+def test_unmanaged_generator_warns_when_it_matters(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    x, y = _regression()
+
+    def loss_fn(m, b):
+        noise = 0.0 * torch.randn(b[1].shape, generator=g)
+        return (m(b[0]) - b[1] + noise).pow(2).mean()
+
+    kw = dict(steps=2, device="cpu", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no checkpoint, no DDP: the generator is the caller's business
+        train(nn.Linear(3, 1), loss_fn, lambda: (x, y), **kw)
+    with pytest.warns(UserWarning, match="loss_fn holds a torch.Generator .* generators="):
+        train(nn.Linear(3, 1), loss_fn, lambda: (x, y), checkpoint_dir=tmp_path / "a", **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train(nn.Linear(3, 1), loss_fn, lambda: (x, y), checkpoint_dir=tmp_path / "b", generators=[g], **kw)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(precision="fp8"), ValueError, "precision must be 'bf16', 'fp16', 'fp32' or None .auto.; got 'fp8'"),
+        (dict(compile="yes"), TypeError, "compile must be a bool; got 'yes'"),
+        (dict(checkpoint_every=5), ValueError, "checkpoint_every needs checkpoint_dir"),
+        (dict(resume="latest"), ValueError, "resume='latest' needs checkpoint_dir"),
+        (dict(resume=3), TypeError, "resume must be None, 'latest' or a checkpoint path; got int"),
+        (dict(log_every=0), ValueError, "log_every must be a positive integer or None; got 0"),
+        (dict(keep_checkpoints=0), ValueError, "keep_checkpoints"),
+        (dict(betas=(1.0, 0.9)), ValueError, "betas must be two numbers in"),
+        (dict(seed=-1), ValueError, "seed must be a non-negative integer"),
+        (dict(generators=[1]), TypeError, r"generators\['0'\] must be a torch.Generator; got int"),
+        (dict(generators="g"), TypeError, "generators must be"),
+        (dict(config=[1]), TypeError, "config must be a dict"),
+        (dict(distributed="auto"), TypeError, "distributed must be None"),
+        (dict(distributed=True), ValueError, "not launched by torchrun"),
+        (dict(device=3), TypeError, "device must be a str"),
+        (dict(weight_decay=-1), ValueError, "weight_decay must be a finite number >= 0; got -1"),
+        (dict(min_lr=1.0), ValueError, "min_lr must lie in"),
+        (dict(ema_warmup=1), TypeError, "ema_warmup must be a bool"),
+        (dict(ddp_kwargs=[]), TypeError, "ddp_kwargs must be a dict"),
+        (dict(steps=2.0), ValueError, "steps must be a positive integer; got 2.0"),
+    ],
+)
+def test_new_bad_arguments_raise_at_the_call(kwargs, error, match):
+    x, y = _regression()
+    kwargs = {"steps": 5, "device": "cpu", "progress": False, **kwargs}
+    with pytest.raises(error, match=match):
+        train_iter(nn.Linear(3, 1), _mse, lambda: (x, y), **kwargs)  # raised by the call itself: no next()
+    with pytest.raises(TypeError, match="batches must be an iterator, an iterable or a callable"):
+        train_iter(nn.Linear(3, 1), _mse, 42, steps=1)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module; got str"):
+        train_iter("model", _mse, lambda: (x, y), steps=1)
