@@ -13,7 +13,15 @@ from scipy.stats import multivariate_normal
 
 from diffuse_edu.data.labeled_mixture import LabeledMixture, default_labeled_mixture
 from diffuse_edu.gaussian import GaussianProcess
-from diffuse_edu.metrics.joint import coherence, label_marginal_tv, label_tv_floor, spread_ratio
+from diffuse_edu.metrics.joint import (
+    coherence,
+    label_marginal_tv,
+    label_tv_floor,
+    score_joint,
+    score_label_to_point,
+    score_point_to_label,
+    spread_ratio,
+)
 from diffuse_edu.schedules import ScheduleCosine, ScheduleVPLinear
 
 
@@ -117,7 +125,7 @@ def test_metrics_on_exact_samples(mix):
     pts, labels = mix.sample(n, gen(7))
     # coherence of the true joint = Bayes accuracy (binomial s.e.)
     acc = mix.bayes_accuracy()
-    assert abs(coherence(mix, pts, labels) - acc) < 5 * math.sqrt(acc * (1 - acc) / n)
+    assert abs(coherence(labels, mix.bayes_label(pts)) - acc) < 5 * math.sqrt(acc * (1 - acc) / n)
     # label TV of an exact sample is at its floor; E TV ≈ Σ_y √(w(1−w)/n) · √(2/π) / 2 (normal approximation)
     floor, _ = label_tv_floor(mix.weights, n, generator=gen(8))
     approx = 0.5 * math.sqrt(2 / math.pi) * sum(math.sqrt(w * (1 - w) / n) for w in mix.weights.tolist())
@@ -139,3 +147,39 @@ def test_bad_input(mix):
         mix.conditional(8)
     with pytest.raises(ValueError, match=r"token ids in \[0, 9\]; expected ids in \[0, 8\)"):
         mix.region_share(torch.zeros(2, 2), torch.tensor([0, 9]))
+
+
+def test_scores_of_exact_samples_sit_at_the_exact_answers(mix):
+    # Scored as if a perfect sampler had drawn them, exact samples must reach the exact references.
+    n, k = 4000, mix.num_classes
+    pts, true = mix.sample(n, gen(11))
+    bayes = mix.bayes_label(pts)
+    r = score_point_to_label(
+        bayes, true, true, bayes, bayes_accuracy=mix.bayes_accuracy(),
+        posterior_sampling_accuracy=mix.posterior_sampling_accuracy(), nfe=3,
+    )  # fmt: skip
+    assert r.classify_accuracy == r.bayes_accuracy_same_points and r.agreement_with_bayes == 1.0
+    assert r.sampled_accuracy == 1.0 and r.n == n and r.nfe == 3
+    assert abs(r.classify_accuracy - r.bayes_accuracy) < 5 * r.se
+    # label -> point: exact conditional samples as the "generated" points
+    m = 1500
+    labels = torch.arange(k).repeat_interleave(m)
+    points = torch.cat([mix.conditional(y).sample(m, gen(20 + y)) for y in range(k)])
+    refs = {y: (mix.conditional(y).sample(m, gen(40 + y)), mix.conditional(y).sample(m, gen(60 + y))) for y in range(k)}
+    exact = mix.exact_region_shares()
+    r = score_label_to_point(
+        points, labels, mix.bayes_label(points), refs, exact_region_share=exact.mean().item(), generator=gen(12)
+    )
+    se = torch.sqrt(exact * (1 - exact) / m)
+    assert (torch.tensor(r.per_label_share, dtype=torch.float64) - exact).abs().le(5 * se + 1e-12).all()
+    assert r.n_per_label == m and r.spread == pytest.approx(1.0, abs=0.06) and r.sw < 3 * r.sw_floor
+    # joint: exact samples are coherent at the Bayes accuracy, their label TV at its floor
+    data, data2 = mix.sample(n, gen(13))[0], mix.sample(n, gen(14))[0]
+    floor = label_tv_floor(mix.weights, n, generator=gen(15))[0]
+    r = score_joint(
+        pts, true, bayes, data, data2, mix.weights, label_tv_floor=floor, bayes_accuracy=mix.bayes_accuracy(),
+        generator=gen(16),
+    )  # fmt: skip
+    acc = mix.bayes_accuracy()
+    assert abs(r.coherence - acc) < 5 * math.sqrt(acc * (1 - acc) / n)
+    assert r.label_tv < 5 * floor and r.point_sw < 3 * r.point_sw_floor and r.n == n

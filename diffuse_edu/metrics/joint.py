@@ -1,32 +1,30 @@
-r"""Metrics for a joint (point, label) model against the exact answers of a :class:`LabeledMixture`.
+r"""Scores for a joint (point, label) model, computed from its samples and the exact answers of the data.
 
-Three tasks, each next to its exact reference or noise floor:
+Everything here is a pure function of tensors: the samples a sampler drew, and reference samples or exact values a
+data set supplies (e.g. :class:`~diffuse_edu.data.labeled_mixture.LabeledMixture`). Drawing the samples is the
+recipe's job (:mod:`diffuse_edu.recipes.toy_joint`). Three tasks, each next to its exact reference or noise floor:
 
-* **point → label**: condition on points drawn from the true joint. *Classification* = one network call at label
-  time 1 and the argmax (compare with the Bayes accuracy E[max_y p(y | x)]); *sampling* = the label drawn by the
-  sampler (compare with E[Σ_y p(y | x)²], the accuracy of an exact posterior draw).
-* **label → point**: condition on balanced labels. The share of points in their label's Bayes region (compare with
-  what the exact conditional achieves), the sliced Wasserstein distance to exact conditional samples (noise floor:
-  two exact samples), and the spread ratio √tr Cov(generated) / √tr Cov(exact), averaged over labels (1 = right
-  diversity, < 1 = collapsed, as strong guidance does).
-* **joint**: unconditional samples. Total variation of the label marginal (noise floor: an exact sample of the same
-  size), coherence = share of samples whose label is the Bayes label of their point (the true joint has the Bayes
-  accuracy), and the sliced Wasserstein distance of the points to the data.
+* **point → label** (:func:`score_point_to_label`): labels predicted (argmax, one call) and drawn (a sampler) for
+  points of the true joint, against the true labels and the Bayes classifier's on the same points.
+* **label → point** (:func:`score_label_to_point`): the share of points in their label's Bayes region, the sliced
+  Wasserstein distance to exact conditional samples (noise floor: two exact samples), and the spread ratio
+  √tr Cov(generated) / √tr Cov(exact), averaged over labels (1 = right diversity, < 1 = collapsed, as strong guidance
+  does).
+* **joint** (:func:`score_joint`): total variation of the label marginal (noise floor: an exact sample of the same
+  size, :func:`label_tv_floor`), coherence = share of samples whose label is the Bayes label of their point (the true
+  joint has the Bayes accuracy), and the sliced Wasserstein distance of the points to data points.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import Tensor
 
 from .._checks import check_index_tensor
-from ..data.labeled_mixture import LabeledMixture
-from ..guidance import NoisyGuidance
-from ..joint import JointProcess
-from ..joint_sampling import sample_joint
 from .distances import sliced_wasserstein
 
 __all__ = [
@@ -38,9 +36,9 @@ __all__ = [
     "PointToLabel",
     "LabelToPoint",
     "JointSampleQuality",
-    "evaluate_point_to_label",
-    "evaluate_label_to_point",
-    "evaluate_joint",
+    "score_point_to_label",
+    "score_label_to_point",
+    "score_joint",
 ]
 
 
@@ -71,10 +69,10 @@ def label_tv_floor(
     return v.mean().item(), v.std().item()
 
 
-def coherence(mixture: LabeledMixture, points: Tensor, labels: Tensor) -> float:
-    """Share of (point, label) pairs whose label is the Bayes label of the point; the true joint gives the Bayes
-    accuracy."""
-    return mixture.region_share(points, labels.reshape(-1))
+def coherence(labels: Tensor, bayes_labels: Tensor) -> float:
+    """Share of (point, label) samples whose label is the Bayes label of their point; the true joint gives the Bayes
+    accuracy. ``labels`` and ``bayes_labels`` (the Bayes classifier applied to the sampled points) shape (N,)."""
+    return accuracy(labels.reshape(-1), bayes_labels.reshape(-1))
 
 
 def spread_ratio(points: Tensor, reference: Tensor) -> float:
@@ -95,7 +93,7 @@ class PointToLabel:
         classify_accuracy: argmax of the model's label logits at label time 1 (one call per point).
         bayes_accuracy_same_points: the Bayes classifier on the same points (paired comparison).
         bayes_accuracy: exact Bayes accuracy.
-        sampled_accuracy: labels drawn by the sampler (``steps`` iterations).
+        sampled_accuracy: labels drawn by the sampler.
         posterior_sampling_accuracy: exact E[Σ_y p(y | x)²], what exact posterior draws achieve.
         agreement_with_bayes: share of points where the model's argmax equals the Bayes label.
         se: Monte-Carlo standard error of an accuracy at this n, √(p(1 − p)/n).
@@ -118,13 +116,13 @@ class LabelToPoint:
     """label → point results for ``n_per_label`` points per label.
 
     Attributes:
-        region_share: share of generated points in their label's Bayes region (labels balanced).
+        region_share: share of generated points in their label's Bayes region, mean over labels.
         exact_region_share: the same for the exact conditional (mean over labels).
         sw: sliced Wasserstein-2 distance to exact conditional samples, mean over labels.
         sw_floor: the same between two exact samples (noise floor), mean over labels.
         spread: spread ratio (see :func:`spread_ratio`), mean over labels.
-        per_label_share: region share of each label, shape (K,).
-        nfe: network calls.
+        per_label_share: region share of each label, K floats.
+        n_per_label, nfe: points per label; network calls.
     """
 
     region_share: float
@@ -161,137 +159,122 @@ class JointSampleQuality:
         return asdict(self)
 
 
-def _gen(generator: torch.Generator | None, offset: int) -> torch.Generator | None:
-    """A generator for evaluation data, seeded apart from the sampler's (so data and sampling noise never share)."""
-    if generator is None:
-        return None
-    return torch.Generator().manual_seed((generator.initial_seed() * 7919 + offset) % 2**63)
-
-
-@torch.no_grad()
-def evaluate_point_to_label(
-    joint: JointProcess,
-    net,
-    mixture: LabeledMixture,
-    n: int = 10_000,
-    steps: int = 5,
-    generator: torch.Generator | None = None,
-    guidance: NoisyGuidance | None = None,
-    device=None,
-    point: str = "point",
-    label: str = "label",
+def score_point_to_label(
+    predicted: Tensor,
+    drawn: Tensor,
+    true: Tensor,
+    bayes: Tensor,
+    *,
+    bayes_accuracy: float,
+    posterior_sampling_accuracy: float,
+    nfe: int = 0,
 ) -> PointToLabel:
-    """Condition on ``n`` true-joint points: classify (1 call, argmax) and sample (``steps`` calls, final draw).
+    """Score labels given points of the true joint.
 
-    A single token needs few steps: with an exact denoiser, revealing it at any time gives an exact posterior draw.
+    Args:
+        predicted: the model's argmax labels, shape (N,).
+        drawn: labels drawn by the sampler, shape (N,).
+        true: the labels the points were drawn with, shape (N,).
+        bayes: the Bayes classifier's labels for the same points, shape (N,).
+        bayes_accuracy, posterior_sampling_accuracy: the exact references (see :class:`PointToLabel`).
+        nfe: network calls of the sampling run.
     """
-    points, true = mixture.sample(n, _gen(generator, 1))
-    points = points.to(device) if device is not None else points
-    given = {point: points}
-    # Classification: one call at label time 1 (every label masked), then the argmax — the model's Bayes classifier.
-    cls = sample_joint(joint, net, given=given, steps=1, generator=generator, device=device)
-    pred = cls.samples[label].reshape(-1).cpu()
-    smp = sample_joint(
-        joint,
-        net,
-        given=given,
-        steps=steps,
-        generator=generator,
-        guidance=guidance,
-        device=device,
-        denoise_kwargs={label: {"mode": "sample"}},
-    )
-    drawn = smp.samples[label].reshape(-1).cpu()
-    bayes = mixture.bayes_label(points.cpu())
-    acc = accuracy(pred, true)
+    predicted, drawn, true, bayes = (v.reshape(-1) for v in (predicted, drawn, true, bayes))
+    n = true.numel()
+    acc = accuracy(predicted, true)
     return PointToLabel(
         classify_accuracy=acc,
         bayes_accuracy_same_points=accuracy(bayes, true),
-        bayes_accuracy=mixture.bayes_accuracy(),
+        bayes_accuracy=bayes_accuracy,
         sampled_accuracy=accuracy(drawn, true),
-        posterior_sampling_accuracy=mixture.posterior_sampling_accuracy(),
-        agreement_with_bayes=accuracy(pred, bayes),
+        posterior_sampling_accuracy=posterior_sampling_accuracy,
+        agreement_with_bayes=accuracy(predicted, bayes),
         se=math.sqrt(acc * (1 - acc) / n),
         n=n,
-        nfe=smp.nfe,
+        nfe=nfe,
     )
 
 
-@torch.no_grad()
-def evaluate_label_to_point(
-    joint: JointProcess,
-    net,
-    mixture: LabeledMixture,
-    n_per_label: int = 1000,
-    steps: int = 50,
-    generator: torch.Generator | None = None,
-    guidance: NoisyGuidance | None = None,
-    device=None,
-    point: str = "point",
-    label: str = "label",
+def score_label_to_point(
+    points: Tensor,
+    labels: Tensor,
+    bayes: Tensor,
+    references: Mapping[int, tuple[Tensor, Tensor]],
+    *,
+    exact_region_share: float,
     n_projections: int = 128,
+    generator: torch.Generator | None = None,
+    nfe: int = 0,
 ) -> LabelToPoint:
-    """Condition on ``n_per_label`` copies of every label; compare the points with the exact conditionals."""
-    k = mixture.num_classes
-    labels = torch.arange(k).repeat_interleave(n_per_label)
-    res = sample_joint(
-        joint,
-        net,
-        given={label: labels[:, None].to(device) if device else labels[:, None]},
-        steps=steps,
-        generator=generator,
-        guidance=guidance,
-        device=device,
-    )
-    pts = res.samples[point].cpu()
-    g_data, g_proj = _gen(generator, 2), _gen(generator, 3)
+    """Score points generated given their labels against exact conditional samples, label by label.
+
+    Args:
+        points: generated points, shape (N, D).
+        labels: the labels they were generated for, shape (N,) (or (N, 1)).
+        bayes: the Bayes classifier's labels of the generated points, shape (N,).
+        references: label y → two independent exact samples of p(x | y), each shape (M, D) (the second gives the
+            noise floor); every label present in ``labels`` must have an entry.
+        exact_region_share: what the exact conditional reaches (mean over labels).
+        n_projections, generator: of :func:`~diffuse_edu.metrics.distances.sliced_wasserstein`; per label, the
+            distance of the points to the first reference is drawn before that of the two references.
+        nfe: network calls of the sampling run.
+    """
+    points, labels, bayes = points.detach().cpu(), labels.reshape(-1).cpu(), bayes.reshape(-1).cpu()
     shares, sws, floors, spreads = [], [], [], []
-    for y in range(k):
-        mine = pts[labels == y]
-        cond = mixture.conditional(y)
-        ref, ref2 = cond.sample(n_per_label, g_data), cond.sample(n_per_label, g_data)
-        shares.append(mixture.region_share(mine, torch.full((n_per_label,), y)))
-        sws.append(sliced_wasserstein(mine, ref, n_projections=n_projections, generator=g_proj))
-        floors.append(sliced_wasserstein(ref2, ref, n_projections=n_projections, generator=g_proj))
+    for y in sorted(references):
+        ref, ref2 = references[y]
+        mine = points[labels == y]
+        shares.append(accuracy(bayes[labels == y], labels[labels == y]))
+        sws.append(sliced_wasserstein(mine, ref, n_projections=n_projections, generator=generator))
+        floors.append(sliced_wasserstein(ref2, ref, n_projections=n_projections, generator=generator))
         spreads.append(spread_ratio(mine, ref))
-    mean = lambda v: sum(v) / len(v)  # noqa: E731
+    mean = lambda v: sum(v) / len(v)
     return LabelToPoint(
         region_share=mean(shares),
-        exact_region_share=mixture.exact_region_shares().mean().item(),
+        exact_region_share=exact_region_share,
         sw=mean(sws),
         sw_floor=mean(floors),
         spread=mean(spreads),
         per_label_share=shares,
-        n_per_label=n_per_label,
-        nfe=res.nfe,
+        n_per_label=int((labels == sorted(references)[0]).sum()),
+        nfe=nfe,
     )
 
 
-@torch.no_grad()
-def evaluate_joint(
-    joint: JointProcess,
-    net,
-    mixture: LabeledMixture,
-    n: int = 8000,
-    steps: int | dict = 50,
-    generator: torch.Generator | None = None,
-    device=None,
-    point: str = "point",
-    label: str = "label",
+def score_joint(
+    points: Tensor,
+    labels: Tensor,
+    bayes: Tensor,
+    data: Tensor,
+    data2: Tensor,
+    weights: Tensor,
+    *,
+    label_tv_floor: float,
+    bayes_accuracy: float,
     n_projections: int = 128,
+    generator: torch.Generator | None = None,
+    nfe: int = 0,
 ) -> JointSampleQuality:
-    """Sample ``n`` (point, label) pairs unconditionally; label-marginal TV, coherence, point distance to the data."""
-    res = sample_joint(joint, net, batch=n, steps=steps, generator=generator, device=device)
-    pts, labs = res.samples[point].cpu(), res.samples[label].reshape(-1).cpu()
-    g_data, g_proj = _gen(generator, 4), _gen(generator, 5)
-    data, data2 = mixture.sample(n, g_data)[0], mixture.sample(n, g_data)[0]
+    """Score unconditional (point, label) samples: label-marginal TV, coherence, point distance to the data.
+
+    Args:
+        points, labels: the samples, shapes (N, D) and (N,) (or (N, 1)).
+        bayes: the Bayes classifier's labels of the sampled points, shape (N,).
+        data, data2: two independent samples of data points, each shape (M, D) (the second gives the floor).
+        weights: the exact label marginal, shape (K,).
+        label_tv_floor: :func:`label_tv_floor` at this N (mean).
+        bayes_accuracy: the coherence of the true joint.
+        n_projections, generator: of :func:`~diffuse_edu.metrics.distances.sliced_wasserstein` (samples first).
+        nfe: network calls of the sampling run.
+    """
+    points, labels = points.detach().cpu(), labels.reshape(-1).cpu()
     return JointSampleQuality(
-        label_tv=label_marginal_tv(labs, mixture.weights),
-        label_tv_floor=label_tv_floor(mixture.weights, n, generator=g_data)[0],
-        coherence=coherence(mixture, pts, labs),
-        bayes_accuracy=mixture.bayes_accuracy(),
-        point_sw=sliced_wasserstein(pts, data, n_projections=n_projections, generator=g_proj),
-        point_sw_floor=sliced_wasserstein(data2, data, n_projections=n_projections, generator=g_proj),
-        n=n,
-        nfe=res.nfe,
+        label_tv=label_marginal_tv(labels, weights),
+        label_tv_floor=label_tv_floor,
+        coherence=coherence(labels, bayes),
+        bayes_accuracy=bayes_accuracy,
+        point_sw=sliced_wasserstein(points, data, n_projections=n_projections, generator=generator),
+        point_sw_floor=sliced_wasserstein(data2, data, n_projections=n_projections, generator=generator),
+        n=labels.numel(),
+        nfe=nfe,
     )
