@@ -3,6 +3,7 @@
 Checkpoints: tests/test_checkpoint.py; exact resume: tests/test_checkpoint_resume.py; DDP: tests/test_distributed.py.
 """
 
+import importlib
 import math
 import warnings
 
@@ -13,6 +14,9 @@ from torch import nn
 from diffuse_edu.data.batching import BatchStream, infinite_batches
 from diffuse_edu.nets.mlp import TimeMLP
 from diffuse_edu.train import EMA, _lr_at, train, train_iter
+
+# The module itself (the package exports the function `train` under the same name as the module).
+TRAIN_MODULE = importlib.import_module("diffuse_edu.train")
 
 
 def _regression(seed=0, n=256):
@@ -408,7 +412,7 @@ def test_compile_failure_falls_back_to_eager_with_the_same_draws(capsys, monkeyp
         self._compiled_call_impl = fail
 
     monkeypatch.setattr(nn.Module, "compile", broken_compile)
-    monkeypatch.setattr("diffuse_edu.train._compile_unavailable", lambda device: None)
+    monkeypatch.setattr(TRAIN_MODULE, "_compile_unavailable", lambda device: None)
     eager = train(*_tiny_setup(), steps=3, seed=0, device="cpu", progress=False)
     res = train(*_tiny_setup(), steps=3, seed=0, device="cpu", progress=False, compile=True)
     assert (
@@ -420,7 +424,7 @@ def test_compile_failure_falls_back_to_eager_with_the_same_draws(capsys, monkeyp
 
 def test_compile_without_a_compiler_is_skipped_with_the_reason(capsys, monkeypatch):
     monkeypatch.delenv("CXX", raising=False)
-    monkeypatch.setattr("diffuse_edu.train.shutil.which", lambda name: None)
+    monkeypatch.setattr(TRAIN_MODULE.shutil, "which", lambda name: None)
     res = train(*_tiny_setup(), steps=2, device="cpu", progress=False, compile=True)
     assert not res.compiled and "needs a C++ compiler" in capsys.readouterr().out
 
