@@ -69,6 +69,7 @@ def test_corpus_shapes_and_padding(test_split):
     # every name ends with at least one PAD and nothing but PAD follows it
     assert (d.tokens[:, -1] == 0).all() and d.vocab.is_well_formed(d.tokens).all()
     assert (d.vocab.n_chars(d.tokens) == torch.tensor([len(s) + 1 for s in d.strings])).all()
+    assert torch.equal(d.vocab.n_chars(d.tokens), n_chars(d.tokens, d.vocab.pad_id))  # data and metric agree
     short = load_surnames("test", max_len=12)
     assert short.n_dropped == sum(len(s) > 11 for s in d.strings) > 0 and len(short) + short.n_dropped == len(d)
 
@@ -84,7 +85,7 @@ def test_split_disjoint_and_deterministic(test_split):
     for name, share in (("train", 0.8), ("valid", 0.1), ("test", 0.1)):
         assert abs(sizes[name] / len(words) - share) < 4 * math.sqrt(share * (1 - share) / len(words))
     assert len(test_split) == sizes["test"]
-    assert set(test_split.strings) == {w for w, s in zip(words, splits) if s == "test"}
+    assert set(test_split.strings) == {w for w, s in zip(words, splits, strict=True) if s == "test"}
 
 
 def test_checksum_failure_raises(tmp_path):
@@ -258,22 +259,26 @@ def test_novelty_diversity_entropy():
 # ---------------------------------------------------------------- recipes (notebook 02, benchmark)
 
 
-def test_textlab_same_budget_and_cache_round_trip(tmp_path):
-    from diffuse_edu.textlab import TextSetup, bits_per_char_table, train_text_models
+def test_text_recipe_same_budget_and_cache_round_trip(tmp_path):
+    from diffuse_edu.recipes.text import TextSetup, bits_per_char_table, text_cache_dir, train_text_models
 
     vocab = CharVocab("abc")
     data = vocab.encode_batch(["ab", "cab", "a", "bca", "cc", "b"] * 4, 5)
     setup = TextSetup(vocab.vocab_size, 5, width=16, depth=1, heads=2, steps=3, batch_size=4, warmup=1)
-    first = train_text_models(setup, data, cache_dir=tmp_path, device="cpu", progress=False)
-    assert not first.loaded and all(len(v) == 3 for v in first.losses.values())
+    first = train_text_models(setup, data, cache_root=tmp_path, device="cpu", progress=False)
+    assert first.loaded == () and all(len(v) == 3 for v in first.losses.values())
     assert first.models["masked"].vocab_in == 5 and first.models["uniform"].net.vocab_in == 4
-    again = train_text_models(setup, data, cache_dir=tmp_path, device="cpu", progress=False)
-    assert again.loaded
+    assert text_cache_dir(setup, tmp_path).parent == tmp_path / "text"
+    again = train_text_models(setup, data, cache_root=tmp_path, device="cpu", progress=False)
+    assert again.loaded == ("masked", "uniform", "ar") and again.seconds == first.seconds
     x = data[:6]
     for k in ("masked", "uniform"):
         t = torch.full((6,), 0.5)
         assert torch.equal(again.models[k](x, t), first.models[k](x, t))  # the EMA weights came back exactly
     assert torch.equal(again.models["ar"].nll(x), first.models["ar"].nll(x))
+    # same budget, same batches: retraining one kind without the cache gives the very same weights
+    fresh = train_text_models(setup, data, kinds=("masked",), cache=False, device="cpu", progress=False)
+    assert fresh.loaded == () and set(fresh.models) == {"masked"} and fresh.losses["masked"] == first.losses["masked"]
     table = bits_per_char_table(again, data, x, n_samples=2, generator=torch.Generator().manual_seed(0))
     assert set(table) == {"masked", "uniform", "ar", "unigram"}
     assert table["masked"].stderr > 0 and table["ar"].stderr == 0
@@ -282,7 +287,7 @@ def test_textlab_same_budget_and_cache_round_trip(tmp_path):
 
 
 def test_uniform_bayes_denoiser_is_the_exact_posterior():
-    from diffuse_edu.textlab import UniformBayesDenoiser
+    from diffuse_edu.nets.uniform_bayes import UniformBayesDenoiser
     from diffuse_edu.uniform import UniformProcess
 
     # With a context-blind network whose logits are log p(x0), the output must be Bayes' posterior

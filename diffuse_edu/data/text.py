@@ -139,10 +139,13 @@ class CharVocab:
         return (~(seen & ~is_pad)).all(dim=-1) & ~is_pad[..., 0]
 
     def n_chars(self, tokens: Tensor) -> Tensor:
-        """Denominator of bits/char per sequence: letters before the first ``PAD``, plus 1 for the end. Shape (N,)."""
-        from ..metrics.text import n_chars
+        """Denominator of bits/char per sequence: letters before the first ``PAD``, plus 1 for the end. Shape (N,).
 
-        return n_chars(torch.as_tensor(tokens), self.pad_id)
+        (:func:`diffuse_edu.metrics.text.n_chars` counts the same way; a test checks that the two agree.)
+        """
+        tokens = torch.as_tensor(tokens)
+        before_end = torch.cumsum((tokens == self.pad_id).long(), dim=-1) == 0  # (N, L)
+        return before_end.sum(-1) + 1
 
 
 @dataclass
@@ -261,7 +264,7 @@ def load_surnames(
     # The vocabulary comes from the whole file, so every split shares the same ids.
     vocab = CharVocab("".join(words))
     keep_w, keep_f, dropped = [], [], 0
-    for w, f in zip(words, freqs):
+    for w, f in zip(words, freqs, strict=True):
         if split != "all" and split_of(w) != split:
             continue
         if len(w) + 1 > max_len:
