@@ -148,7 +148,10 @@ def rng_state(device: torch.device, generators: Mapping[str, torch.Generator]) -
     }
 
 
-def set_rng_state(state: dict, device: torch.device, generators: Mapping[str, torch.Generator]) -> None:
+def set_rng_state(
+    state: dict, device: torch.device, generators: Mapping[str, torch.Generator], warn: bool = True
+) -> None:
+    """Restore :func:`rng_state`'s streams; warn (if ``warn``) when the saved generator names differ from these."""
     torch.set_rng_state(state["torch"])
     if state.get("cuda") is not None and device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda"], device)
@@ -159,7 +162,7 @@ def set_rng_state(state: dict, device: torch.device, generators: Mapping[str, to
     p = state["python"]
     random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss"]))
     saved = state.get("generators", {})
-    if set(saved) != set(generators):
+    if warn and set(saved) != set(generators):
         warnings.warn(
             f"the checkpoint holds generators {sorted(saved)}, this run passes generators={sorted(generators)}: "
             "only the common names are restored, so the resumed run is not bit-identical.",

@@ -875,7 +875,7 @@ def _resume(target, model, opt, scaler, ema, losses, source, generators, device,
         )
     saved = state["settings"]
     changed = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in now.items() if k != "seed" and saved.get(k) != v]
-    if changed:
+    if changed and ctx.rank == 0:
         warnings.warn(
             f"resuming {target} with different settings ({'; '.join(changed)}): the run continues, but it is not "
             "the run the checkpoint came from.",
@@ -892,14 +892,14 @@ def _resume(target, model, opt, scaler, ema, losses, source, generators, device,
     losses.extend(state["losses"].tolist())
     ranks = state["ranks"]
     mine = ranks[ctx.rank] if len(ranks) == ctx.world_size else None
-    if mine is None:
+    if mine is None and ctx.rank == 0:
         warnings.warn(
             f"{target} was written by {len(ranks)} process(es), this run has {ctx.world_size}: the RNG streams "
             "start afresh (per-rank seeds), so the continuation is not bit-identical.",
             stacklevel=3,
         )
-    else:
-        set_rng_state(mine["rng"], device, generators)
+    if mine is not None:
+        set_rng_state(mine["rng"], device, generators, warn=ctx.rank == 0)
     data_state = state.get("data") if state.get("data") is not None else (mine or {}).get("data")
     if data_state is not None and source.stateful:
         source.obj.load_state_dict(data_state)

@@ -12,7 +12,13 @@ import pytest
 import torch
 from torch import nn
 
-from diffuse_edu.checkpoint import CheckpointError, checkpoint_path, latest_checkpoint, save_checkpoint
+from diffuse_edu.checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from diffuse_edu.train import train, train_iter
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
@@ -152,3 +158,27 @@ def test_resume_with_changed_settings_warns(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         train(nn.Linear(3, 3), loss, lambda: x, steps=5, lr=1e-2, resume="latest", **kw)  # same settings: silent
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_resume_is_exact_under_autocast_and_loss_scaling(tmp_path, precision):
+    # fp16 adds a GradScaler, whose scale and growth tracker travel in the checkpoint's JSON.
+    def run(**kw):
+        model, loss_fn, batches, kwargs = w.noisy_setup()
+        return model, loss_fn, batches, {**kwargs, "steps": 8, "precision": precision, **kw}
+
+    model, loss_fn, batches, kwargs = run()
+    full = train(model, loss_fn, batches, **kwargs)
+    model, loss_fn, batches, kwargs = run(checkpoint_dir=tmp_path, checkpoint_every=3)
+    for state in train_iter(model, loss_fn, batches, **kwargs):
+        if state.step == 4:
+            break
+    model, loss_fn, batches, kwargs = run(checkpoint_dir=tmp_path, resume="latest")
+    res = train(model, loss_fn, batches, **kwargs)
+    assert res.resumed_from == checkpoint_path(tmp_path, 3) and res.precision == precision
+    _assert_equal_runs(res, full)
+    scaler = load_checkpoint(checkpoint_path(tmp_path, 3), w.make_model()).state["scaler"]
+    if precision == "fp16":
+        assert scaler["scale"] == 65536.0 and scaler["_growth_tracker"] == 3  # three steps without overflow
+    else:
+        assert scaler is None
