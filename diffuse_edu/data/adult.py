@@ -251,7 +251,8 @@ def load_adult(split: str = "train", cache: str | Path | None = None, verbose: b
         if kind == "categorical":
             col = df[c].astype(object)
             # Strip stray spaces and make missing cells a plain float NaN (pandas 3 would otherwise use its own NA).
-            df[c] = col.where(col.notna(), float("nan")).map(lambda v: v.strip() if isinstance(v, str) else v)
+            col = col.where(col.notna(), float("nan")).map(lambda v: v.strip() if isinstance(v, str) else v)
+            df[c] = col.astype(object)  # pandas 3's map would infer its "str" dtype
     # The test labels end in "." (">50K."): drop it so both splits share one label set.
     df["income"] = df["income"].map(lambda v: v[:-1] if isinstance(v, str) and v.endswith(".") else v).astype(object)
     if len(df) != ADULT_ROWS[split]:  # pragma: no cover - guarded by the checksums

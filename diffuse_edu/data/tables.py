@@ -56,5 +56,5 @@ def load_penguins() -> pd.DataFrame:
     df = pd.read_csv(io.BytesIO(raw), na_values=["NA"], keep_default_na=False)
     for c in ("species", "island", "sex"):
         col = df[c].astype(object)
-        df[c] = col.where(col.notna(), float("nan"))
+        df[c] = col.where(col.notna(), float("nan")).astype(object)
     return df

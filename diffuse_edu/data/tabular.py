@@ -278,7 +278,9 @@ def _fit_knots(x: np.ndarray, max_knots: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _scalar_ids(values: np.ndarray, vocab: list) -> np.ndarray:
     """Codes of ``values`` in ``vocab`` (non-NaN categories); -1 for NaN and for values not in ``vocab``."""
-    return pd.Categorical(values, categories=vocab).codes.astype(np.int64)
+    ids = pd.Index(vocab, dtype=object).get_indexer(pd.Index(values, dtype=object)).astype(np.int64)
+    ids[pd.isna(values)] = -1  # NaN is never a vocabulary entry (the NaN category is handled by the caller)
+    return ids
 
 
 class TableEncoder:
