@@ -279,6 +279,10 @@ def test_schema_rules_and_overrides():
     s2 = TableSchema.infer(df, overrides={"few": "integer", "i": "categorical", "whole": "numeric"})
     assert (s2["few"].kind, s2["i"].kind, s2["whole"].kind) == ("integer", "categorical", "numeric")
     assert TableSchema.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    # an encoder infers afresh at every fit; a given schema is kept
+    enc = TableEncoder(max_int_categories=3).fit(df)
+    assert enc.fit(df[["f", "s"]]).schema.names == ["f", "s"]
+    assert TableEncoder(s).fit(df.assign(extra=1)).schema == s
     assert s.sdmetrics_metadata()["columns"]["i"] == {"sdtype": "numerical"}
     assert s.sdmetrics_metadata()["columns"]["s"] == {"sdtype": "categorical"}
 

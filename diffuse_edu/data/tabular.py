@@ -310,7 +310,8 @@ class TableEncoder:
             raise ValueError("pass either a schema or overrides (overrides only steer inference), not both.")
         if isinstance(max_knots, bool) or not isinstance(max_knots, int) or max_knots < 2:
             raise ValueError(f"max_knots must be an int >= 2; got {max_knots!r}.")
-        self.schema = schema
+        self._schema_arg = schema
+        self.schema = schema  # the schema in use: given, or inferred by fit()
         self.overrides = dict(overrides or {})
         self.nan_as_category = bool(nan_as_category)
         self.max_int_categories = max_int_categories
@@ -322,8 +323,8 @@ class TableEncoder:
     def fit(self, df: pd.DataFrame) -> TableEncoder:
         """Learn vocabularies and quantile maps from ``df`` (the training table); returns ``self``."""
         _check_frame(df)
-        if self.schema is None:
-            self.schema = TableSchema.infer(df, self.overrides, self.max_int_categories)
+        # Infer afresh on every fit unless a schema was given: refitting on another table must not reuse old kinds.
+        self.schema = self._schema_arg or TableSchema.infer(df, self.overrides, self.max_int_categories)
         missing = [n for n in self.schema.names if n not in df.columns]
         if missing:
             raise ValueError(f"df lacks the schema's columns {missing}.")
@@ -701,7 +702,7 @@ class TableEncoder:
         if d.get("version") != _VERSION:
             raise ValueError(f"TableEncoder state version {d.get('version')!r}; this code reads version {_VERSION}.")
         enc = cls(
-            TableSchema.from_dict(d["schema"]),
+            TableSchema.from_dict(d["schema"]),  # the fitted schema becomes the given one: a refit keeps the kinds
             nan_as_category=d["nan_as_category"],
             max_int_categories=d["max_int_categories"],
             max_knots=d["max_knots"],
