@@ -247,6 +247,8 @@ def _write_text(path: Path, text: str) -> None:
 def _split_state(obj, key: str, tensors: dict[str, torch.Tensor]):
     """JSON skeleton of ``obj``; its tensors go to ``tensors[key...]`` (dict keys, tuples and ints kept exactly)."""
     if isinstance(obj, torch.Tensor):
+        if key in tensors:  # e.g. {"a/b": x} next to {"a": {"b": y}}: keep both under distinct names
+            key = f"{key}#{len(tensors)}"
         tensors[key] = obj.detach().cpu().contiguous().clone()
         return {"__tensor__": key}
     if isinstance(obj, dict):
@@ -311,9 +313,11 @@ def save_checkpoint(path, model: nn.Module, config: dict | None = None, ema=None
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict; got {type(config).__name__}.")
     try:
-        json.dumps(config)
+        json.dumps(config, sort_keys=True)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"config must be JSON-serialisable (numbers, strings, lists, dicts): {err}") from None
+        raise TypeError(
+            f"config must be JSON-serialisable (numbers, strings, lists, dicts with string keys): {err}"
+        ) from None
     if state is not None and not isinstance(state, dict):
         raise TypeError(f"state must be a dict or None; got {type(state).__name__}.")
     ema_state = None
@@ -343,8 +347,9 @@ def save_checkpoint(path, model: nn.Module, config: dict | None = None, ema=None
         "state": skeleton,
         "torch": torch.__version__,
     }
-    # The JSON goes last: it is the commit point, and it holds the sha256 of the file just written.
-    _write_text(json_path, json.dumps(meta, indent=1, sort_keys=True))
+    # The JSON goes last: it is the commit point, and it holds the sha256 of the file just written. Keys keep their
+    # insertion order (no sort_keys): a network's config may be order-sensitive (e.g. which column is which token).
+    _write_text(json_path, json.dumps(meta, indent=1))
     _fsync_dir(st_path.parent)
     return st_path, json_path
 
