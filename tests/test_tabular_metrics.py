@@ -180,6 +180,9 @@ def test_mle_learns_a_signal_and_handles_degenerate_tables():
     r = mle_auc(train, test, target="label", grid=XGB_GRID_FAST, n_jobs=1)
     assert r["auc"] > 0.9 and 0.5 < r["accuracy"] <= 1.0
     assert set(r["best_params"]) == set(XGB_GRID_FAST)
+    # rows without a label are left out, not read as negatives
+    holes = train.assign(label=train["label"].where(np.arange(len(train)) % 5 != 0))
+    assert mle_auc(holes, test, target="label", grid=XGB_GRID_FAST, n_jobs=1)["auc"] > 0.9
     # shuffled labels carry no signal
     noise = train.assign(label=np.random.default_rng(0).permutation(train["label"].to_numpy()))
     assert mle_auc(noise, test, target="label", grid=XGB_GRID_FAST, n_jobs=1)["auc"] < 0.65

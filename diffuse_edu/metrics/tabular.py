@@ -495,6 +495,7 @@ def mle_auc(
         seed: validation split and XGBoost seed.  n_jobs: XGBoost threads.
     Returns:
         ``{"auc", "accuracy", "val_auc", "best_params"}``; a training table with one label only gives AUC 0.5.
+        Rows whose label is missing are left out of both tables.
     """
     from sklearn.metrics import accuracy_score, roc_auc_score
     from xgboost import XGBClassifier
@@ -512,6 +513,10 @@ def mle_auc(
         positive = real_test[target].value_counts().idxmin()
     elif positive not in labels:
         raise ValueError(f"positive={positive!r} is not a label of {target!r}; labels are {labels}.")
+    # Rows without a label teach and test nothing.
+    synthetic, real_test = synthetic[synthetic[target].notna()], real_test[real_test[target].notna()]
+    if len(synthetic) == 0:
+        raise ValueError(f"synthetic has no row with a {target!r} label.")
     feat_types = {c: k for c, k in sdtypes.items() if c != target}
     y_tr = (synthetic[target] == positive).to_numpy(dtype=np.int64)
     y_te = (real_test[target] == positive).to_numpy(dtype=np.int64)
