@@ -6,7 +6,7 @@ its module (``diffuse_edu.nets``, ``diffuse_edu.data``, ``diffuse_edu.metrics``,
 """
 
 from .categorical import CategoricalProcess, draw_categorical, estimate_nelbo, nats_to_bits_per_token
-from .clocks import AxisMixture, Clock, Decoupled, Grouped, Unified
+from .clocks import AxisMixture, Clock, Decoupled, Grouped, Mixture, Unified
 from .config import FAST, get_device, hardware_summary, is_fast, pick, seed_everything
 from .gaussian import GaussianProcess
 from .grids import edm_grid, make_grid, official_grid, uniform_grid
@@ -38,6 +38,16 @@ from .uniform import UniformProcess
 
 __version__ = "0.2.0"
 
+
+def __getattr__(name: str):
+    # TabularDiffusion pulls in pandas and the table encoders: imported on first use (`import diffuse_edu` stays light).
+    if name == "TabularDiffusion":
+        from .recipes.tabular import TabularDiffusion
+
+        return TabularDiffusion
+    raise AttributeError(f"module 'diffuse_edu' has no attribute {name!r}")
+
+
 __all__ = [
     "FAST",
     "AxisMixture",
@@ -48,6 +58,7 @@ __all__ = [
     "Grouped",
     "JointProcess",
     "MaskedProcess",
+    "Mixture",
     "NoisyGuidance",
     "Process",
     "SampleResult",
@@ -58,6 +69,7 @@ __all__ = [
     "ScheduleSDScaledLinear",
     "ScheduleVPLinear",
     "SingleModality",
+    "TabularDiffusion",
     "Unified",
     "UniformProcess",
     "count_nfe",
