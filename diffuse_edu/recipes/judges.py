@@ -1,0 +1,206 @@
+"""Judges for the captioned shapes: train once per (level, image size), cache, and report held-out accuracy.
+
+:func:`shape_judge` returns a :class:`~diffuse_edu.nets.judges.ShapeAttributeClassifier` trained on freshly rendered
+images (an endless stream, so it never sees the same image twice and cannot overfit), cached as safetensors + JSON
+under ``<cache root>/judges/shapes/<config hash>/``. Training is seeded and runs inside ``torch.random.fork_rng``, so
+asking for a judge does not move the caller's global random stream. :func:`shape_judge_accuracy` measures it on the
+test split of :func:`~diffuse_edu.data.shapes.load_shapes`; a judge below 99 % on any attribute is not trustworthy
+as a coherence metric, and training says so with a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..cache import cache_dir_for
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..data.shapes import ATTRIBUTES, IMAGE_SIZES, attribute_names, load_shapes, n_values, render, sample_attributes
+from ..nets.judges import ShapeAttributeClassifier
+
+__all__ = [
+    "JUDGE_CONFIG",
+    "MIN_ACCURACY",
+    "judge_config",
+    "train_shape_judge",
+    "shape_judge",
+    "shape_judge_accuracy",
+    "judge_table",
+]
+
+#: Everything that changes a trained judge, per image size (the level is added per judge); a change gives a new cache
+#: key. At 32 px the full-resolution stage has one convolution (it is the costly one, and 32-px shapes are easy).
+JUDGE_CONFIG = {
+    16: dict(version=1, width=16, feat_dim=128, first_convs=2, steps=600, batch_size=128, lr=3e-3, seed=0),
+    32: dict(version=1, width=16, feat_dim=128, first_convs=1, steps=300, batch_size=128, lr=3e-3, seed=0),
+}
+#: The held-out accuracy every attribute must reach for the judge's verdicts to count.
+MIN_ACCURACY = 0.99
+
+_LOADED: dict[tuple[str, str], ShapeAttributeClassifier] = {}
+
+
+def judge_config(level: int, image_size: int, **overrides) -> dict:
+    """The full configuration of one judge: ``JUDGE_CONFIG[image_size]`` plus ``level``, ``image_size``, overrides."""
+    attribute_names(level)  # validates the level
+    if image_size not in IMAGE_SIZES:
+        raise ValueError(
+            f"image_size must be one of {IMAGE_SIZES} (the sizes judges are trained for); got {image_size!r}."
+        )
+    base = JUDGE_CONFIG[image_size]
+    unknown = sorted(set(overrides) - set(base))
+    if unknown:
+        raise ValueError(f"unknown judge settings {unknown}; expected some of {sorted(base)}.")
+    return {**base, **overrides, "level": level, "image_size": image_size}
+
+
+def _stream_seed(config: dict) -> int:
+    # The judge's own training stream, unrelated to the train / valid / test streams of load_shapes.
+    text = f"judges/shapes/{config['level']}/{config['image_size']}/{config['seed']}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+
+
+def train_shape_judge(config: dict, *, verbose: bool = True) -> ShapeAttributeClassifier:
+    """Train a judge from ``config`` (see :func:`judge_config`) on one thread; returns it in eval mode on the CPU.
+
+    Every step renders a fresh batch (``batch_size`` images with random attributes and jitter), so the loss is an
+    unbiased estimate of the test loss throughout. Adam with a one-cycle learning rate, cross-entropy summed over
+    the attributes.
+    """
+    threads = torch.get_num_threads()
+    # One thread: for convolutions this small, threading overhead costs more than it gains on a busy 2-core CPU.
+    torch.set_num_threads(1)
+    try:
+        # fork_rng: building the judge must not move the user's global random stream.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config["seed"])
+            return _train(config, verbose)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config: dict, verbose: bool) -> ShapeAttributeClassifier:
+    level, size = config["level"], config["image_size"]
+    model = ShapeAttributeClassifier(
+        n_values(level), attribute_names(level), size, config["width"], config["feat_dim"], config["first_convs"]
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config["lr"], total_steps=config["steps"])
+    gen = torch.Generator().manual_seed(_stream_seed(config))
+    start = time.perf_counter()
+    model.train()
+    for _ in range(config["steps"]):
+        attrs = sample_attributes(config["batch_size"], level, gen)  # (B, level)
+        logits = model(render(attrs, size, gen))
+        loss = sum(F.cross_entropy(logits[n], attrs[:, j]) for j, n in enumerate(model.names))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    model.eval().requires_grad_(False)
+    if verbose:
+        print(f"diffuse_edu: trained the level-{level}, {size}-px shape judge in {time.perf_counter() - start:.0f} s.")
+    return model
+
+
+def shape_judge_accuracy(judge: ShapeAttributeClassifier, n: int = 4000, seed: int = 0) -> dict[str, float]:
+    """Held-out accuracy of every attribute, on ``n`` images of the test split of :func:`load_shapes`.
+
+    Args:
+        judge: a shape judge; its heads say the level, its input size the image size.
+        n: test images.  seed: which draw of the test split.
+    Returns:
+        attribute name → share of test images whose predicted value is the true one.
+    """
+    if not isinstance(judge, ShapeAttributeClassifier):
+        raise TypeError(f"judge must be a ShapeAttributeClassifier; got {type(judge).__name__}.")
+    level = len(judge.names)
+    if judge.names != attribute_names(level):
+        raise ValueError(f"this judge's heads {judge.names} are not the attributes of a shapes level.")
+    test = load_shapes(level, "test", n, judge.image_size, seed)
+    correct = (judge.predict(test.images) == test.attributes).double().mean(0)  # (A,)
+    return {name: correct[j].item() for j, name in enumerate(judge.names)}
+
+
+def shape_judge(
+    level: int,
+    image_size: int = 32,
+    *,
+    cache: str | Path | None = None,
+    retrain: bool = False,
+    verbose: bool = True,
+    **overrides,
+) -> ShapeAttributeClassifier:
+    """The judge of one (level, image size): loaded from the cache, or trained (≈ 20–60 s on one core) and cached.
+
+    Args:
+        level: 1..5.  image_size: 16 or 32.
+        cache: cache root (default :func:`~diffuse_edu.cache.cache_root`).
+        retrain: ignore any cached copy.
+        verbose: print when training, with the held-out accuracy.
+        overrides: settings of :data:`JUDGE_CONFIG` to change (tests use tiny ones); they change the cache key.
+    Returns:
+        A :class:`ShapeAttributeClassifier` in eval mode on the CPU, gradients off. Its held-out accuracy is stored
+        next to the weights (``<folder>/judge.json``, key ``accuracy``).
+    """
+    config = judge_config(level, image_size, **overrides)
+    folder = cache_dir_for("judges/shapes", config, root=cache)
+    mem_key = (str(folder.resolve()), "judge")
+    if not retrain and mem_key in _LOADED:
+        return _LOADED[mem_key]
+    stem = folder / "judge"
+    model = None
+    if not retrain and stem.with_name("judge.json").exists():
+        try:
+            model = load_checkpoint(stem).model.eval().requires_grad_(False)
+        except (OSError, ValueError, RuntimeError, KeyError):
+            model = None  # a damaged cache entry: train again
+    if model is None:
+        model = train_shape_judge(config, verbose=verbose)
+        accuracy = shape_judge_accuracy(model)
+        if verbose:
+            print("diffuse_edu: held-out accuracy " + ", ".join(f"{k} {v:.2%}" for k, v in accuracy.items()) + ".")
+        low = {k: v for k, v in accuracy.items() if v < MIN_ACCURACY}
+        if low:
+            warnings.warn(
+                f"the level-{level}, {image_size}-px shape judge is below {MIN_ACCURACY:.0%} on {low}: its coherence "
+                "scores are not trustworthy (train longer: shape_judge(..., steps=...)).",
+                stacklevel=2,
+            )
+        save_checkpoint(stem, model, {"judge": config, "accuracy": accuracy})
+    _LOADED[mem_key] = model
+    return model
+
+
+def judge_table(levels=(1, 2, 3, 4, 5), sizes=IMAGE_SIZES, *, cache=None, retrain: bool = False) -> str:
+    """Train (or load) every judge and return a Markdown table of held-out accuracies and training times.
+
+    ``python -m diffuse_edu.recipes.judges`` prints it (the table on the shapes data card comes from there).
+    """
+    rows = ["| level | size | " + " | ".join(ATTRIBUTES) + " | min | train s |", "|---" * (len(ATTRIBUTES) + 4) + "|"]
+    for size in sizes:
+        for level in levels:
+            start = time.perf_counter()
+            judge = shape_judge(level, size, cache=cache, retrain=retrain, verbose=False)
+            seconds = time.perf_counter() - start
+            acc = shape_judge_accuracy(judge)
+            cells = [f"{acc[a]:.2%}" if a in acc else "—" for a in ATTRIBUTES]
+            rows.append(f"| {level} | {size} | " + " | ".join(cells) + f" | {min(acc.values()):.2%} | {seconds:.0f} |")
+            print(rows[-1], flush=True)
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Train (or load) the shape judges and print their accuracies.")
+    parser.add_argument("--retrain", action="store_true", help="ignore cached judges")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(IMAGE_SIZES))
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    args = parser.parse_args()
+    print(judge_table(args.levels, args.sizes, retrain=args.retrain))
