@@ -41,15 +41,18 @@ from diffuse_edu.data.digits import load_digits_images
 from diffuse_edu.data.toys import ring_mixture
 from diffuse_edu.gaussian import GaussianProcess
 from diffuse_edu.metrics.distances import energy_distance, noise_floor, sliced_wasserstein
-from diffuse_edu.metrics.frechet import (
-    frechet_digits,
-    frechet_noise_floor,
-    get_digit_classifier,
-    nearest_neighbour_check,
-)
+from diffuse_edu.metrics.frechet import get_digit_classifier
 from diffuse_edu.nets.mlp import TimeMLP
 from diffuse_edu.nets.unet import UNet
-from diffuse_edu.samplers import nfe_of, sample
+from diffuse_edu.recipes.continuous import (
+    default_mixture,
+    digits_report,
+    quality_vs_nfe,
+    steps_for_nfe,
+    train_digits_model,
+    train_mixture_model,
+)
+from diffuse_edu.sampling import sample
 from diffuse_edu.train import train
 
 METHODS = ("ddpm", "euler-maruyama", "ode-euler", "ode-heun")
@@ -95,22 +98,6 @@ def measure(fn, device: torch.device):
     return out, seconds, peak
 
 
-def diffusion_loss(process: GaussianProcess):
-    """``loss_fn(model, x0)`` for :func:`diffuse_edu.train.train`: t ~ U[0, 1], x_t ~ q(x_t | x0), mean of the loss."""
-
-    def loss_fn(model, x0):
-        t = torch.rand(x0.shape[0], device=x0.device)
-        c = process.corrupt_with_noise(x0, t)
-        return process.loss(model(c.x_t, t), x0, c.x_t, t).mean()
-
-    return loss_fn
-
-
-def _steps_for(method: str, nfe: int) -> int:
-    # Heun spends 2·steps − 1 calls; pick the step count whose NFE is closest to the target from below.
-    return max(1, (nfe + 1) // 2) if method == "ode-heun" else nfe
-
-
 def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -122,57 +109,42 @@ def _n_params(m) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------- speed
+def _speed_row(name, make, draw, event, batch, n_sample, *, digits, device, cfg) -> list:
+    """One row of :func:`bench_speed`: train a fresh model for a few steps, then sample, both measured."""
+    torch.manual_seed(0)
+    model = make()
+    process = GaussianProcess(clip_x0=1.0 if len(event) == 3 else None)
+    g = torch.Generator().manual_seed(0)
+    batches = infinite_batches(digits, batch_size=batch, generator=g) if draw is None else partial(draw, batch, g)
+    kw = dict(device=device, progress=False, seed=0)
+    train(model, process.loss_fn(generator=g), batches, steps=3, **kw)  # warm-up: allocator, kernels
+    res, _, train_mem = measure(
+        lambda: train(model, process.loss_fn(generator=g), batches, steps=cfg["speed_steps"], **kw), device
+    )
+    ema = res.ema_model
+    sample(ema, process, (8, *event), steps=2, device=device, generator=torch.Generator().manual_seed(0))
+    out, secs, sample_mem = measure(
+        lambda: sample(
+            ema, process, (n_sample, *event), steps=cfg["speed_nfe"], method="ddpm", device=device,
+            generator=torch.Generator().manual_seed(1),
+        ),
+        device,
+    )  # fmt: skip
+    return [
+        name, _n_params(model), batch, f"{res.samples_per_s:,.0f}", f"{train_mem:,.0f}", n_sample,
+        f"{n_sample / secs:,.0f}", f"{n_sample * out.nfe / secs:,.0f}", f"{sample_mem:,.0f}",
+    ]  # fmt: skip
+
+
 def bench_speed(device: torch.device, cfg: dict) -> str:
     """Training and sampling throughput and peak memory for the two models on ``device``."""
-    rows = []
     mix = ring_mixture(8)
     digits = load_digits_images("train").images
     specs = [
         ("TimeMLP 2D (256×4)", lambda: TimeMLP(), lambda b, g: mix.sample(b, generator=g).float(), (2,), 512, 2000),
         ("UNet 8×8 (base 32)", lambda: UNet(8, base=32), None, (1, 8, 8), 128, 500),
     ]
-    for name, make, draw, event, batch, n_sample in specs:
-        torch.manual_seed(0)
-        model = make()
-        process = GaussianProcess(clip_x0=1.0 if len(event) == 3 else None)
-        g = torch.Generator().manual_seed(0)
-        if draw is None:
-            batches = infinite_batches(digits, batch_size=batch, generator=g)
-        else:
-            batches = partial(draw, batch, g)
-        kw = dict(device=device, progress=False, seed=0)
-        train(model, diffusion_loss(process), batches, steps=3, **kw)  # warm-up: allocator, kernels
-        res, _, train_mem = measure(
-            lambda: train(model, diffusion_loss(process), batches, steps=cfg["speed_steps"], **kw), device
-        )
-        ema = res.ema_model
-        shape = (n_sample, *event)
-        sample(ema, process, (8, *event), steps=2, device=device, generator=torch.Generator().manual_seed(0))
-        out, secs, sample_mem = measure(
-            lambda: sample(
-                ema,
-                process,
-                shape,
-                steps=cfg["speed_nfe"],
-                method="ddpm",
-                device=device,
-                generator=torch.Generator().manual_seed(1),
-            ),
-            device,
-        )
-        rows.append(
-            [
-                name,
-                _n_params(model),
-                batch,
-                f"{res.samples_per_s:,.0f}",
-                f"{train_mem:,.0f}",
-                n_sample,
-                f"{n_sample / secs:,.0f}",
-                f"{n_sample * out.nfe / secs:,.0f}",
-                f"{sample_mem:,.0f}",
-            ]
-        )
+    rows = [_speed_row(*spec, digits=digits, device=device, cfg=cfg) for spec in specs]
     header = [
         "model",
         "params",
@@ -189,34 +161,25 @@ def bench_speed(device: torch.device, cfg: dict) -> str:
 
 # -------------------------------------------------------------------------------------------------------------- quality
 def bench_toy(device: torch.device, cfg: dict) -> str:
-    """Quality against NFE on the 2D ring mixture: exact score vs a trained TimeMLP."""
-    mix = ring_mixture(8)
-    process = GaussianProcess()
+    """Quality against NFE on the 2D ring mixture: exact score vs a trained TimeMLP (recipes.continuous)."""
+    mix = default_mixture()
     n = cfg["toy_n"]
-    g = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
-    model = TimeMLP(hidden=cfg["toy_hidden"], depth=cfg["toy_depth"])
-    res = train(
-        model,
-        diffusion_loss(process),
-        partial(lambda b: mix.sample(b, generator=g).float(), cfg["toy_batch"]),
-        steps=cfg["toy_steps"],
-        lr=2e-3,
-        warmup=min(100, cfg["toy_steps"] // 10),
-        lr_decay="cosine",
-        device=device,
-        progress=False,
-        seed=0,
-    )
-    learned = res.ema_model
+    run = train_mixture_model(
+        mix, GaussianProcess(), hidden=cfg["toy_hidden"], depth=cfg["toy_depth"], steps=cfg["toy_steps"],
+        batch_size=cfg["toy_batch"], device=device, progress=False, cache=cfg["cache"],
+    )  # fmt: skip
+    process = run.process
     exact = mix.exact_model(process.schedule, "eps")
     reference = mix.sample(n, generator=torch.Generator().manual_seed(123)).float()
 
-    def sw(x, y):  # the same 256 directions every time, so rows differ only through the samples
-        return sliced_wasserstein(x.cpu().double(), y.cpu().double(), generator=torch.Generator().manual_seed(7))
+    def sw(x, y=reference):  # the same 256 directions every time, so rows differ only through the samples
+        return sliced_wasserstein(x.double(), y.double(), generator=torch.Generator().manual_seed(7))
 
-    def ed(x, y):
-        return energy_distance(x.cpu().double(), y.cpu().double())
+    def ed(x, y=reference):
+        return energy_distance(x.double(), y.double())
+
+    def far(x):  # the ring has radius 2 and std 0.2, so |x| > 4 is 10 std outside it
+        return (x.norm(dim=1) > 4).double().mean().item()
 
     fl_sw = noise_floor(
         lambda k, gg: mix.sample(k, generator=gg), sw, n, repeats=5, generator=torch.Generator().manual_seed(5)
@@ -224,33 +187,24 @@ def bench_toy(device: torch.device, cfg: dict) -> str:
     fl_ed = noise_floor(
         lambda k, gg: mix.sample(k, generator=gg), ed, n, repeats=5, generator=torch.Generator().manual_seed(6)
     )
-    rows = []
-    for method in METHODS:
-        for target in cfg["nfes"]:
-            steps = _steps_for(method, target)
-            cells = [method, nfe_of(method, steps)]
-            for net in (exact, learned):
-                out = sample(
-                    net,
-                    process,
-                    (n, 2),
-                    steps=steps,
-                    method=method,
-                    device=device,
-                    generator=torch.Generator(device="cpu").manual_seed(11),
-                )
-                assert out.nfe == nfe_of(method, steps)
-                cells += [f"{sw(out.samples, reference):.4f}", f"{ed(out.samples, reference):.4f}"]
-            # Far outliers: the ring has radius 2 and std 0.2, so |x| > 4 is 10 std outside it.
-            cells.append(f"{(out.samples.norm(dim=1) > 4).double().mean().item():.2%}")
-            rows.append(cells)
+    out = quality_vs_nfe(
+        {"exact": exact, "learned": run.net}, process, (n, 2), {"SW₂": sw, "energy": ed, "far": far},
+        samplers=[(m, "uniform") for m in METHODS], nfes=cfg["nfes"], seed=11, device=device,
+    )  # fmt: skip
+    rows = [
+        [r["sampler"], r["NFE"], f"{r['SW₂ exact']:.4f}", f"{r['energy exact']:.4f}", f"{r['SW₂ learned']:.4f}",
+         f"{r['energy learned']:.4f}", f"{r['far learned']:.2%}"]
+        for r in out.rows
+    ]  # fmt: skip
     header = ["sampler", "NFE", "exact SW₂", "exact energy", "learned SW₂", "learned energy", "learned |x| > 4"]
+    origin = "loaded from the cache; trained" if run.loaded else "trained"
     intro = (
         f"8-component ring mixture (radius 2, std 0.2), VP-linear schedule, ε-prediction, uniform time grid; "
         f"N = {n:,} samples against N = {n:,} fresh data points. Learned: `TimeMLP(hidden={cfg['toy_hidden']}, "
-        f"depth={cfg['toy_depth']})` ({_n_params(model)}), {cfg['toy_steps']:,} steps × batch {cfg['toy_batch']}, "
-        f"EMA weights; trained in {res.seconds:.0f} s ({res.samples_per_s:,.0f} samples/s), final loss "
-        f"{sum(res.losses[-100:]) / len(res.losses[-100:]):.3f}.\n\n"
+        f"depth={cfg['toy_depth']})` ({run.n_params / 1e6:.2f} M), {cfg['toy_steps']:,} steps × batch "
+        f"{cfg['toy_batch']} with the process's stratified loss (`recipes.continuous.train_mixture_model`), EMA "
+        f"weights; {origin} in {run.seconds:.0f} s ({run.samples_per_s:,.0f} samples/s), final loss "
+        f"{sum(run.losses[-100:]) / len(run.losses[-100:]):.3f}.\n\n"
         f"**Noise floor** (data vs data, same N, 5 repeats): SW₂ = {fl_sw}, energy = {fl_ed}. "
         f"SW₂ squares distances, so a handful of far outliers dominates it while the energy distance barely "
         f"moves; the last column counts them (samples with |x| > 4, i.e. 10 std outside the ring).\n"
@@ -259,64 +213,39 @@ def bench_toy(device: torch.device, cfg: dict) -> str:
 
 
 def bench_digits(device: torch.device, cfg: dict) -> str:
-    """Fréchet distance of a trained U-Net's digits against the train-vs-test floor."""
+    """Fréchet distance of a trained U-Net's digits against the train-vs-test floor (recipes.continuous)."""
     get_digit_classifier()  # trains and caches the feature network once if needed (not timed below)
-    train_set = load_digits_images("train")
-    test_set = load_digits_images("test")
-    process = GaussianProcess(clip_x0=1.0)
-    torch.manual_seed(0)
-    model = UNet(8, base=cfg["unet_base"])
-    g = torch.Generator().manual_seed(0)
-    res = train(
-        model,
-        diffusion_loss(process),
-        infinite_batches(train_set.images, batch_size=128, generator=g),
-        steps=cfg["unet_steps"],
-        lr=2e-3,
-        warmup=min(100, cfg["unet_steps"] // 10),
-        lr_decay="cosine",
-        device=device,
-        progress=False,
-        seed=0,
-    )
+    run = train_digits_model(
+        GaussianProcess(clip_x0=1.0), base=cfg["unet_base"], steps=cfg["unet_steps"], batch_size=128, device=device,
+        progress=False, cache=cfg["cache"],
+    )  # fmt: skip
     n = cfg["digits_n"]
-    floor = frechet_noise_floor(n, "test")
     rows = []
     for method, target in cfg["digit_samplers"]:
-        steps = _steps_for(method, target)
+        steps = steps_for_nfe(method, target)
         out, secs, _ = measure(
-            lambda: sample(
-                res.ema_model,
-                process,
-                (n, 1, 8, 8),
-                steps=steps,
-                method=method,
-                device=device,
+            lambda method=method, steps=steps: sample(
+                run.net, run.process, (n, 1, 8, 8), steps=steps, method=method, device=device,
                 generator=torch.Generator().manual_seed(3),
             ),
             device,
-        )
-        x = out.samples.cpu()
-        nn_check = nearest_neighbour_check(x, train_set.images, test_set.images)
+        )  # fmt: skip
+        rep = digits_report(out.samples)
         rows.append(
-            [
-                method,
-                out.nfe,
-                f"{frechet_digits(x, 'test'):.2f}",
-                f"{floor:.2f}",
-                f"{nn_check.median_ratio:.2f}",
-                f"{nn_check.copy_fraction:.1%}",
-                f"{secs:.1f}",
-            ]
-        )
+            [method, out.nfe, f"{rep.fd:.2f}", f"{rep.fd_floor:.2f}", f"{rep.nearest.median_ratio:.2f}",
+             f"{rep.nearest.copy_fraction:.1%}", f"{secs:.1f}"]
+        )  # fmt: skip
     header = ["sampler", "NFE", "FD to test", "floor: train vs test", "NN median ratio", "copies", "sampling s"]
+    n_train, n_test = len(load_digits_images("train").labels), len(load_digits_images("test").labels)
+    origin = "loaded from the cache; trained" if run.loaded else "trained"
     intro = (
-        f"`UNet(8, base={cfg['unet_base']})` ({_n_params(model)}), VP-linear, ε-prediction, x̂₀ clipped to "
-        f"[−1, 1]; {cfg['unet_steps']:,} steps × batch 128 on the {len(train_set.labels):,} train images "
-        f"({res.seconds:.0f} s, {res.samples_per_s:,.0f} samples/s), EMA weights. N = {n} samples; the floor "
-        f"is the FD of {n} real train images to the {len(test_set.labels)} test images. NN median ratio: "
-        f"median distance of samples to their nearest train image ÷ the same for test images (≈ 1 healthy, "
-        f"≪ 1 memorised); copies: share closer than the 1st percentile of test→train distances (≈ 1% expected).\n"
+        f"`UNet(8, base={cfg['unet_base']})` ({run.n_params / 1e6:.2f} M), VP-linear, ε-prediction, x̂₀ clipped to "
+        f"[−1, 1]; {cfg['unet_steps']:,} steps × batch 128 on the {n_train:,} train images "
+        f"(`recipes.continuous.train_digits_model`; {origin} in {run.seconds:.0f} s, {run.samples_per_s:,.0f} "
+        f"samples/s), EMA weights. N = {n} samples; the floor is the FD of {n} real train images to the {n_test} "
+        f"test images. NN median ratio: median distance of samples to their nearest train image ÷ the same for test "
+        f"images (≈ 1 healthy, ≪ 1 memorised); copies: share closer than the 1st percentile of test→train distances "
+        f"(≈ 1% expected).\n"
     )
     return intro + "\n" + _table(header, rows)
 
@@ -327,6 +256,7 @@ def main(argv=None) -> str:
     parser.add_argument("--fast", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--write", action="store_true", help="save benchmarks/results/continuous.md")
     parser.add_argument("--skip-quality", action="store_true", help="speed and memory only")
+    parser.add_argument("--retrain", action="store_true", help="train the quality models afresh (ignore the cache)")
     parser.add_argument(
         "--threads",
         type=int,
@@ -366,6 +296,7 @@ def main(argv=None) -> str:
             digits_n=1000,
             digit_samplers=(("ddpm", 100), ("ode-heun", 50)),
         )
+    cfg["cache"] = not args.retrain
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     main_dev = devices[-1]
     command = (

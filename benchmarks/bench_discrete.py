@@ -7,8 +7,8 @@ Usage::
     python benchmarks/bench_discrete.py --steps 3000 --write   # train with another budget; save the markdown
 
 The three models (masked, uniform, autoregressive) share one transformer trunk and one budget (steps × batch); see
-:mod:`diffuse_edu.textlab`. With ``--write`` the tables go to ``benchmarks/results/discrete.md`` (CPU and, when a GPU
-is present, GPU sections).
+:mod:`diffuse_edu.recipes.text` (the code notebook 02 runs). With ``--write`` the tables go to
+``benchmarks/results/discrete.md`` (CPU and, when a GPU is present, GPU sections).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 
+from diffuse_edu.config import hardware_summary
 from diffuse_edu.data.batching import infinite_batches
 from diffuse_edu.data.text import load_surnames
-from diffuse_edu.discrete_samplers import sample_masked, sample_uniform
 from diffuse_edu.metrics.text import sample_report
-from diffuse_edu.textlab import (
+from diffuse_edu.recipes.text import (
     TextSetup,
     ar_loss_fn,
     bits_per_char_table,
@@ -35,16 +35,11 @@ from diffuse_edu.textlab import (
     text_cache_dir,
     train_text_models,
 )
+from diffuse_edu.sampling import sample_masked, sample_uniform
 from diffuse_edu.train import train_iter
 
 # The notebook's full-mode setup: the benchmark reuses its checkpoints when they are cached.
 NOTEBOOK_STEPS = 600
-
-
-def _cpu_summary() -> str:
-    import platform
-
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads); torch {torch.__version__}"
 
 
 def _sync(device: torch.device) -> None:
@@ -119,7 +114,7 @@ def sampler_table(trained, train_strings: set[str], vocab, n: int, steps: int, d
     n_single, many = 4, 16 * steps
     for cache in (False, True):
         res, sec = _timed(
-            lambda: [
+            lambda cache=cache: [
                 sample_masked(
                     masked,
                     pm,
@@ -157,6 +152,9 @@ def main(argv=None) -> str:
     parser.add_argument("--sample-steps", type=int, default=64, help="sampler iterations")
     parser.add_argument("--n", type=int, default=None, help="names per sampler run")
     parser.add_argument("--no-cuda", action="store_true", help="CPU only even when CUDA is present")
+    parser.add_argument(
+        "--retrain", action="store_true", help="train the models afresh (ignore and overwrite the cache)"
+    )
     args = parser.parse_args(argv)
 
     train = load_surnames("train")
@@ -187,13 +185,11 @@ def main(argv=None) -> str:
 
     # Bits/char: trained once (on the fastest device), or reused from notebook 02's cache.
     train_device = devices[-1]
-    trained = train_text_models(
-        setup, train.tokens, cache_dir=text_cache_dir(setup), device=train_device, progress=False
-    )
+    trained = train_text_models(setup, train.tokens, cache=not args.retrain, device=train_device, progress=False)
     origin = (
-        "loaded from the cache (" + str(text_cache_dir(setup)) + ")"
+        f"{', '.join(trained.loaded)} loaded from the cache ({text_cache_dir(setup)}), train time measured when trained"
         if trained.loaded
-        else (f"trained now on {train_device.type}")
+        else f"trained now on {train_device.type}"
     )
     for m in trained.models.values():
         m.to("cpu")
@@ -228,7 +224,7 @@ def main(argv=None) -> str:
         if device.type == "cuda":
             out += ["## GPU", "", f"Machine: GPU {torch.cuda.get_device_name(0)}; torch {torch.__version__}", ""]
         else:
-            out += ["## CPU", "", f"Machine: {_cpu_summary()}", ""]
+            out += ["## CPU", "", f"Machine: {hardware_summary()}", ""]
         out += [
             "### Training throughput",
             "",
@@ -245,10 +241,10 @@ def main(argv=None) -> str:
             "",
             "### Sampling",
             "",
-            f"{n} names per run, {sample_steps} sampler iterations, best of 3 runs (NFE = network calls per run, or per name for "
-            f"the one-name rows; those rows' quality columns rest on 4 names only); quality judged by the trained "
-            f"AR model (its own test bits/char: {ar_bpc:.3f}). The cache only skips a call when no sequence of "
-            f"the batch changed, so it pays for single sequences and many steps.",
+            f"{n} names per run, {sample_steps} sampler iterations, best of 3 runs (NFE = network calls per run, or "
+            "per name for the one-name rows; those rows' quality columns rest on 4 names only); quality judged by "
+            f"the trained AR model (its own test bits/char: {ar_bpc:.3f}). The cache only skips a call when no "
+            "sequence of the batch changed, so it pays for single sequences and many steps.",
             "",
             "| sampler | NFE | names/s | gen. bits/char | diversity | novelty | well-formed | entropy (bits) |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",

@@ -10,7 +10,19 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["image_grid", "make_grid", "scatter2d", "score_field", "plot_schedules", "plot_losses"]
+__all__ = [
+    "image_grid",
+    "make_grid",
+    "scatter2d",
+    "scatter_row",
+    "square",
+    "label_map",
+    "label_boundaries",
+    "score_field",
+    "plot_schedules",
+    "plot_losses",
+    "plot_vs_nfe",
+]
 
 
 def _plt():
@@ -83,6 +95,49 @@ def scatter2d(
     return ax
 
 
+def scatter_row(panels: Mapping[str, Tensor], *, lim: float | None = None, s: float = 1.0, size: float = 2.6, **kwargs):
+    """One row of 2D scatter plots, one per ``{title: points (N, 2)}``; returns the figure's axes."""
+    plt = _plt()
+    _, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size + 0.2), dpi=72, squeeze=False)
+    for ax, (title, x) in zip(axes[0], panels.items(), strict=True):
+        scatter2d(ax, x, lim=lim, s=s, title=title, **kwargs)
+    return axes[0]
+
+
+def square(ax, lim: float | tuple[float, float, float, float]):
+    """Equal aspect and the window [−lim, lim]² (or ``(x0, x1, y0, y1)``)."""
+    x0, x1, y0, y1 = (-lim, lim, -lim, lim) if isinstance(lim, (int, float)) else lim
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    return ax
+
+
+def label_map(ax, labels: Tensor, extent: tuple[float, float, float, float], colors, *, alpha: float = 0.5):
+    """Show a grid of class labels ``labels`` shape (R, R) (row = y, column = x) as coloured regions over ``extent``.
+
+    ``colors``: one RGBA row per class, e.g. ``plt.cm.tab10(range(K))``.
+    """
+    plt = _plt()
+    cmap = plt.matplotlib.colors.ListedColormap(colors)
+    k = len(colors)
+    ax.imshow(
+        torch.as_tensor(labels).cpu().numpy(), extent=extent, origin="lower", cmap=cmap, vmin=-0.5, vmax=k - 0.5,
+        alpha=alpha, interpolation="nearest",
+    )  # fmt: skip
+    return square(ax, extent)
+
+
+def label_boundaries(ax, gx: Tensor, gy: Tensor, labels: Tensor, **kwargs):
+    """Draw the boundaries between the regions of a label grid (``gx``, ``gy``, ``labels`` shape (R, R)) as lines."""
+    k = int(torch.as_tensor(labels).max()) + 1
+    kwargs = {"colors": "k", "linewidths": 0.6, **kwargs}
+    ax.contour(
+        gx.numpy(), gy.numpy(), torch.as_tensor(labels).cpu().numpy(), levels=torch.arange(k + 1) - 0.5, **kwargs
+    )
+    return ax
+
+
 def score_field(
     ax,
     fn: Callable[[Tensor], Tensor],
@@ -133,7 +188,7 @@ def plot_schedules(
         _, axes = plt.subplots(1, len(quantities), figsize=(3.6 * len(quantities), 3), dpi=72, squeeze=False)
         axes = axes[0]
     t = torch.linspace(1e-3, 1 - 1e-3, n, dtype=torch.float64)
-    for ax, q in zip(axes, quantities):
+    for ax, q in zip(axes, quantities, strict=False):
         for label, sched in schedules.items():
             ax.plot(t.numpy(), getattr(sched, q)(t).numpy(), label=label)
         ax.set_xlabel("t")
@@ -143,16 +198,48 @@ def plot_schedules(
 
 
 def plot_losses(losses: Sequence[float], *, ax=None, smooth: int = 50, log: bool = True, label: str | None = None):
-    """Training loss per step (faint) with a running mean over ``smooth`` steps."""
+    """Training loss per step (faint) with a running mean over ``smooth`` steps, in one colour (call it once per run
+    on a shared ``ax`` to compare runs)."""
     ax = _new_ax(ax, figsize=(5, 3))
     y = torch.as_tensor(list(losses), dtype=torch.float64)
-    ax.plot(y.numpy(), alpha=0.25, lw=0.8)
+    (raw,) = ax.plot(y.numpy(), alpha=0.25, lw=0.8)
     if len(y) >= smooth > 1:
         kernel = torch.ones(1, 1, smooth, dtype=torch.float64) / smooth
         avg = torch.nn.functional.conv1d(y[None, None], kernel)[0, 0]
-        ax.plot(range(smooth - 1, len(y)), avg.numpy(), lw=1.5, label=label)
+        ax.plot(range(smooth - 1, len(y)), avg.numpy(), lw=1.5, color=raw.get_color(), label=label)
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
+    return ax
+
+
+def plot_vs_nfe(
+    rows: Sequence[Mapping],
+    key: str,
+    *,
+    ax=None,
+    models: Sequence[str] = ("learned", "exact"),
+    floor=None,
+    group: str = "sampler",
+):
+    """Plot ``row[f"{key} {model}"]`` against ``row["NFE"]``, one colour per ``row[group]``, one line style per model.
+
+    ``rows``: e.g. :attr:`diffuse_edu.recipes.continuous.QualityVsNFE.rows`. ``floor``: something with ``mean`` and
+    ``std`` (a :class:`~diffuse_edu.metrics.distances.NoiseFloor`), drawn as a grey band. Log-scaled NFE axis.
+    """
+    ax = _new_ax(ax, figsize=(6, 3.8))
+    groups = list(dict.fromkeys(r[group] for r in rows))
+    styles = ("o-", "x--", "s:", "d-.")
+    for i, g in enumerate(groups):
+        sub = [r for r in rows if r[group] == g]
+        for j, m in enumerate(models):
+            y = [r[f"{key} {m}"] for r in sub]
+            ax.plot([r["NFE"] for r in sub], y, styles[j % 4], color=f"C{i}", alpha=1.0 if j == 0 else 0.7,
+                    label=f"{g} ({m})")  # fmt: skip
+    if floor is not None:
+        ax.axhspan(floor.mean - floor.std, floor.mean + floor.std, color="grey", alpha=0.3, label="noise floor ± 1 sd")
+    ax.set_xscale("log")
+    ax.set_xlabel("network calls (NFE)")
+    ax.set_title(f"{key} (lower is better)")
     return ax

@@ -28,6 +28,8 @@ def test_mixture_model_trains_caches_and_reloads(tmp_path):
     assert first.process.prediction == "v"
     other = train_mixture_model(mixture=ring_mixture(k=4), **kw)  # another data set, another cache entry
     assert not other.loaded
+    eps = train_mixture_model(process=GaussianProcess(prediction="eps"), **kw)  # another process, another entry
+    assert not eps.loaded and eps.process.prediction == "eps"
     # without the cache the same seed gives the same model
     plain = train_mixture_model(**{**kw, "cache": False})
     assert torch.equal(plain.net(x, t), first.net(x, t))

@@ -111,8 +111,8 @@ def _train_cached(kind, config, build, process, batches_fn, *, steps, lr, warmup
 
 def train_mixture_model(
     mixture: GaussianMixture | None = None,
+    process: GaussianProcess | None = None,
     *,
-    prediction: str = "v",
     hidden: int = 128,
     depth: int = 3,
     steps: int = 1200,
@@ -127,9 +127,10 @@ def train_mixture_model(
 ) -> TrainedModel:
     """Train a :class:`TimeMLP` on fresh draws from ``mixture`` (default :func:`default_mixture`).
 
-    VP-linear schedule, the given prediction kind (``"eps"``, ``"x0"`` or ``"v"``); AdamW at ``lr`` with ``warmup``
-    steps (default ``min(100, steps // 5)``) and cosine decay, EMA weights. The network is initialised from ``seed``,
-    and one generator seeded ``seed`` draws the data, the training times and the noise.
+    The loss is ``process.loss_fn`` (default ``GaussianProcess(prediction="v")``: VP-linear schedule,
+    v-prediction); AdamW at ``lr`` with ``warmup`` steps (default ``min(100, steps // 5)``) and cosine decay, EMA
+    weights. The network is initialised from ``seed``, and one generator seeded ``seed`` draws the data, the training
+    times and the noise.
 
     Args:
         cache: load the model if this configuration was trained before, save it after training
@@ -137,11 +138,11 @@ def train_mixture_model(
         device: where to train (default :func:`~diffuse_edu.config.get_device`); a cached model is loaded there.
     """
     mixture = mixture if mixture is not None else default_mixture()
-    process = GaussianProcess(prediction=prediction)
+    process = process if process is not None else GaussianProcess(prediction="v")
     config = dict(
         version=1,
         mixture=dict(means=mixture.means.tolist(), eigvals=mixture.eigvals.tolist(), weights=mixture.weights.tolist()),
-        prediction=prediction, hidden=hidden, depth=depth, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup,
+        process=repr(process), hidden=hidden, depth=depth, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup,
         seed=seed,
     )  # fmt: skip
     return _train_cached(
@@ -152,9 +153,8 @@ def train_mixture_model(
 
 
 def train_digits_model(
+    process: GaussianProcess | None = None,
     *,
-    prediction: str = "v",
-    clip_x0: float | None = 1.0,
     base: int = 16,
     steps: int = 1200,
     batch_size: int = 128,
@@ -168,13 +168,13 @@ def train_digits_model(
 ) -> TrainedModel:
     """Train a :class:`UNet` on the 8×8 digits train split (shuffled epochs from a generator seeded ``seed``).
 
-    VP-linear schedule, x̂₀ clipped to ``[−clip_x0, clip_x0]`` inside the sampler; otherwise as
-    :func:`train_mixture_model` (cached under ``continuous/digits``).
+    Default process ``GaussianProcess(prediction="v", clip_x0=1.0)`` (VP-linear, x̂₀ clipped to the data range inside
+    the sampler); otherwise as :func:`train_mixture_model` (cached under ``continuous/digits``).
     """
-    process = GaussianProcess(prediction=prediction, clip_x0=clip_x0)
+    process = process if process is not None else GaussianProcess(prediction="v", clip_x0=1.0)
     images = load_digits_images("train").images
     config = dict(
-        version=1, data="digits/train", prediction=prediction, clip_x0=clip_x0, base=base, steps=steps,
+        version=1, data="digits/train", process=repr(process), base=base, steps=steps,
         batch_size=batch_size, lr=lr, warmup=warmup, seed=seed,
     )  # fmt: skip
     return _train_cached(
