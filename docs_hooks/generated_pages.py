@@ -8,7 +8,7 @@
   ``API_ORDER``, anything new after it, alphabetically), appended to the section whose index is ``api/index.md``.
 * Benchmarks: one page ``benchmarks/<name>.md`` per ``benchmarks/results/<name>.md``, included with
   pymdownx.snippets, appended to the section whose index is ``benchmarks/index.md``.
-* Links written ``[text](nb:01_continuous_diffusion)``, ``[text](api:gaussian)`` or ``[text](bench:samplers)`` in any
+* Links written ``[text](nb:01_continuous_diffusion)``, ``[text](api:gaussian)`` or ``[text](bench:continuous)`` in any
   Markdown page point at the generated page when it exists and become plain text marked "coming soon" otherwise.
 * Docstrings written with Sphinx roles (``:math:`...```, ``:class:`~x.Y```) are rendered as math and cross-references.
 
@@ -32,17 +32,24 @@ PACKAGE = "diffuse_edu"
 API_ORDER = [
     "config",
     "schedules",
+    "grids",
+    "cache",
     "process",
     "gaussian",
+    "categorical",
     "masked",
     "uniform",
+    "clocks",
     "joint",
-    "samplers",
+    "guidance",
+    "sampling",
     "train",
+    "distributed",
     "checkpoint",
     "nets",
     "data",
     "metrics",
+    "recipes",
     "viz",
 ]
 NOTEBOOK_RE = re.compile(r"^\d\d_[A-Za-z0-9_\-]+\.ipynb$")

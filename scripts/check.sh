@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The test command: set up from scratch if needed, then run every check and print a timing summary.
 #
-#   bash scripts/check.sh                   # all stages: setup, tests, notebooks, docs
+#   bash scripts/check.sh                   # all stages: setup, lint, tests, notebooks, docs
 #   bash scripts/check.sh tests notebooks   # only some stages (setup always runs first)
 #   CHECK_FAIL_FAST=1 bash scripts/check.sh # stop at the first failing stage
 #
 # Stages
 #   setup      .venv + torch (DIFFUSE_EDU_TORCH overrides torch==2.13.0) + `pip install -e ".[dev]"`   (scripts/setup.sh)
+#   lint       ruff check + ruff format --check on the package, tests, benchmarks, scripts, docs hooks (pyproject.toml,
+#              120 columns) and the notebooks (notebooks/ruff.toml: the same rules, 100 columns)
 #   tests      pytest tests                                                   (unit tests: the math and the API)
 #   notebooks  every notebooks/*.ipynb under nbval in FAST mode (DIFFUSE_EDU_FAST=1), --nbval-lax: any error fails,
 #              and the `# NBVAL_CHECK_OUTPUT` cells must reproduce their stored outputs (notebooks/nbval_sanitize.cfg)
@@ -76,6 +78,12 @@ for name, secs in per_file.items():
 PY
 }
 
+LINT_PATHS=(diffuse_edu tests benchmarks scripts docs_hooks notebooks)
+stage_lint() {
+  python -m ruff check "${LINT_PATHS[@]}" || return
+  python -m ruff format --check "${LINT_PATHS[@]}"
+}
+
 stage_tests() {
   mkdir -p "$REPORTS" || return
   MPLBACKEND=Agg python -m pytest tests -q --durations=10 --junitxml="$REPORTS/tests.xml"
@@ -111,10 +119,10 @@ stage_docs() {
 
 main() {
   local stages=("$@")
-  [ "${#stages[@]}" -eq 0 ] && stages=(tests notebooks docs)
+  [ "${#stages[@]}" -eq 0 ] && stages=(lint tests notebooks docs)
   local s
   for s in "${stages[@]}"; do
-    case "$s" in tests|notebooks|docs) ;; *) echo "unknown stage '$s' (tests, notebooks, docs)" >&2; exit 2 ;; esac
+    case "$s" in lint|tests|notebooks|docs) ;; *) echo "unknown stage '$s' (lint, tests, notebooks, docs)" >&2; exit 2 ;; esac
   done
 
   run_stage setup bash scripts/setup.sh

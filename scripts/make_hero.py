@@ -52,7 +52,7 @@ def main(out: Path, n: int = 1500, seed: int = 0) -> None:
         ax.set_title(f"t = {t:g}", fontsize=11)
         ax.text(0.04, 0.96, f"α = {a:.2f}", transform=ax.transAxes, va="top", fontsize=8, color="0.3")
         am = float(masked.alpha(torch.tensor(t)))
-        text = "".join(c if u < am else "_" for c, u in zip(word, keep_u))
+        text = "".join(c if u < am else "_" for c, u in zip(word, keep_u, strict=True))
         ax = axes[1, j]
         ax.axis("off")
         ax.text(0.5, 0.62, text, ha="center", va="center", family="monospace", fontsize=13, fontweight="bold")

@@ -266,7 +266,8 @@ class SampleReport:
 
 
 def sample_report(samples: Tensor, vocab, ar_model, train_strings) -> SampleReport:
-    """All sample statistics at once for token ids ``samples`` (N, L) and a :class:`~diffuse_edu.data.text.CharVocab`."""
+    """All sample statistics at once for token ids ``samples`` (N, L) and a character vocabulary ``vocab`` (e.g.
+    :class:`~diffuse_edu.data.text.CharVocab`: ``vocab_size``, ``pad_id``, ``decode``, ``is_well_formed``)."""
     _check_tokens(samples, "samples", vocab.vocab_size)
     strings = vocab.decode(samples)
     return SampleReport(
