@@ -1,0 +1,323 @@
+"""A joint transformer over raw pixels and raw characters, one clock per modality (MMDiT-like).
+
+The image is cut into p×p patches and each patch becomes a token; each character of the caption is a token. Both go
+into **one sequence**, so every layer's self-attention lets pixels read characters and characters read pixels — the
+joint attention of SD3's MMDiT (Esser et al. 2024) and of the Diffuse Everything text–image model (Rojas et al. 2025).
+
+What makes it a *decoupled-clock* network is the conditioning. Each modality m has its own time t_m and its own time
+embedding c_m = MLP_m(sinusoid(t_m)); in every block, a token's adaLN shift, scale and gate (DiT, Peebles & Xie
+2023) come from **its own modality's** c_m. So the pixels can be nearly clean while the caption is fully masked (or
+the reverse) and each half of the sequence knows its own noise level. With ``cross_time=True`` each c_m also gets a
+zero-initialised linear map of *all* modalities' time codes, so a token can know how noisy the other modality is
+without inferring it from that modality's tokens; it is off by default because attention already sees the other
+modality's tokens (masks are visible, pixel noise is measurable), which carries the same information.
+
+Design choices, each the simplest that works at this scale:
+
+* The attention and MLP weights are **shared** by the two modalities (SD3's MMDiT keeps two sets); what is per
+  modality is the input embedding, the learned positions, a modality-type embedding, the time embedding, the adaLN
+  maps and the output head. Half the parameters of a two-stream MMDiT, enough for captioned shapes.
+* **adaLN-Zero**: the adaLN maps and both heads start at zero, so every block starts as the identity and the
+  network's first outputs are 0 (ε = 0, uniform logits), which is what makes deep DiTs train stably.
+* Outputs: for pixels a tensor shaped like the image (ε, x₀ or v: the loss decides which), for characters logits
+  over the V clean symbols at every position. Both are returned in float32, also under bf16 autocast, so losses and
+  samplers work in full precision.
+* On CUDA, checks at the door look at shapes and dtypes only: value checks (token ids, times) would each cost a
+  host–device synchronisation on every call, so they run only for CPU tensors (and not while ``torch.compile``
+  traces the model, where they would break the graph).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .embeddings import sinusoidal_embedding
+
+__all__ = ["JointBlock", "JointPixelCharTransformer", "PRESETS"]
+
+#: Size presets. ``"cpu"``: 16-px images in patches of 4 (16 image tokens), ≈ 1 M parameters, trains at several
+#: steps per second on two CPU cores. ``"gpu"``: 32-px images in patches of 4 (64 image tokens), ≈ 9 M parameters.
+PRESETS: dict[str, dict] = {
+    "cpu": dict(image_size=16, patch_size=4, width=128, depth=4, heads=4, mlp_ratio=2, time_dim=64),
+    "gpu": dict(image_size=32, patch_size=4, width=384, depth=6, heads=6, mlp_ratio=2, time_dim=64),
+}
+
+
+def _is_compiling() -> bool:
+    fn = getattr(torch.compiler, "is_compiling", None)
+    return bool(fn and fn())
+
+
+class JointBlock(nn.Module):
+    """A pre-norm transformer block over a joint sequence, modulated per segment (adaLN-Zero).
+
+    Args:
+        width: model width D.  heads: attention heads (divide D).  mlp_ratio: MLP hidden width / D.
+        cond_dim: width of each modality's conditioning vector.  n_modalities: number of segments.
+    """
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float, cond_dim: int, n_modalities: int):
+        super().__init__()
+        self.heads = heads
+        # No affine parameters: the adaLN shift and scale take their place (DiT).
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        hidden = int(mlp_ratio * width)
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
+        # One adaLN map per modality: c_m → (shift, scale, gate) × (attention, MLP). Zero: the block starts as identity.
+        self.ada = nn.ModuleList(nn.Linear(cond_dim, 6 * width) for _ in range(n_modalities))
+        for lin in self.ada:
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, h: Tensor, conds: Sequence[Tensor], lengths: Sequence[int]) -> Tensor:
+        """``h`` shape (B, N, D) = the segments in order; ``conds[m]`` shape (B, cond_dim); returns (B, N, D)."""
+        B, N, D = h.shape
+        # Every token gets its own modality's modulation: (B, 6D) per modality, repeated over its tokens.
+        mod = torch.cat(
+            [
+                ada(F.silu(c))[:, None, :].expand(B, n, 6 * D)
+                for ada, c, n in zip(self.ada, conds, lengths, strict=True)
+            ],
+            dim=1,
+        )  # (B, N, 6D)
+        shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)
+        a = self.norm1(h) * (1 + scale1) + shift1
+        q, k, v = self.qkv(a).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 × (B, H, N, D/H)
+        a = F.scaled_dot_product_attention(q, k, v)  # joint attention: every token sees both modalities
+        h = h + gate1 * self.proj(a.transpose(1, 2).reshape(B, N, D))
+        m = self.norm2(h) * (1 + scale2) + shift2
+        return h + gate2 * self.mlp(m)
+
+
+class JointPixelCharTransformer(nn.Module):
+    """Denoiser of (image, caption) pairs with one clock per modality: ``net(xs, ts) -> dict``.
+
+    Inputs ``xs = {image_name: (B, C, S, S) float, text_name: (B, L) long in [0, V]}`` (id V is the mask) and
+    ``ts = {image_name: (B,), text_name: (B,)}`` in [0, 1]; output ``{image_name: (B, C, S, S), text_name: (B, L, V)}``.
+
+    Args:
+        image_size: side S of the images.  channels: C.
+        patch_size: side p of a patch (divides S); the image gives (S/p)² tokens of C·p² numbers each.
+        text_len: longest caption L (learned positions for L tokens; shorter inputs use the first ones).
+        vocab_size: clean symbols V (the end marker / padding included); inputs may also hold the mask id V.
+        width, depth, heads: transformer size (heads divide width).  mlp_ratio: MLP hidden width / width.
+        time_dim: width of each modality's time embedding (input of the adaLN maps).
+        freq_dim: width of the sinusoidal time code.
+        cross_time: also feed every modality's conditioning a zero-initialised map of all the time codes.
+        image_name, text_name: the keys of the two modalities.
+    """
+
+    def __init__(
+        self,
+        image_size: int = 16,
+        channels: int = 3,
+        patch_size: int = 4,
+        text_len: int = 68,
+        vocab_size: int = 25,
+        width: int = 128,
+        depth: int = 4,
+        heads: int = 4,
+        mlp_ratio: float = 2,
+        time_dim: int = 64,
+        freq_dim: int = 64,
+        cross_time: bool = False,
+        image_name: str = "image",
+        text_name: str = "caption",
+    ):
+        super().__init__()
+        ints = dict(
+            image_size=image_size,
+            channels=channels,
+            patch_size=patch_size,
+            text_len=text_len,
+            vocab_size=vocab_size,
+            width=width,
+            depth=depth,
+            heads=heads,
+            time_dim=time_dim,
+            freq_dim=freq_dim,
+        )
+        for name, val in ints.items():
+            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+                raise ValueError(f"{name} must be a positive int; got {val!r}.")
+        if image_size % patch_size:
+            raise ValueError(f"patch_size={patch_size} must divide image_size={image_size}.")
+        if width % heads:
+            raise ValueError(f"width={width} must be divisible by heads={heads}.")
+        if freq_dim % 2:
+            raise ValueError(f"freq_dim must be even (cosines and sines); got {freq_dim}.")
+        if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, (int, float)) or int(mlp_ratio * width) < 1:
+            raise ValueError(f"mlp_ratio must be a positive number; got {mlp_ratio!r}.")
+        if not (isinstance(image_name, str) and isinstance(text_name, str)) or image_name == text_name:
+            raise ValueError(
+                f"image_name and text_name must be two different strings; got {image_name!r}, {text_name!r}."
+            )
+        self._config = dict(
+            ints, mlp_ratio=mlp_ratio, cross_time=bool(cross_time), image_name=image_name, text_name=text_name
+        )
+        self.image_size, self.channels, self.patch_size = image_size, channels, patch_size
+        self.text_len, self.vocab_size, self.freq_dim = text_len, vocab_size, freq_dim
+        self.image_name, self.text_name = image_name, text_name
+        self.names = (image_name, text_name)
+        self.n_patches = (image_size // patch_size) ** 2
+        patch_dim = channels * patch_size**2
+
+        # Inputs: a linear map of each flattened patch; an embedding of V + 1 symbols (the clean ones and the mask).
+        self.patch_in = nn.Linear(patch_dim, width)
+        self.tok_in = nn.Embedding(vocab_size + 1, width)
+        # Learned positions per modality (a 2-D grid flattened row-major, and the character index), plus a type code.
+        self.pos_image = nn.Parameter(torch.zeros(self.n_patches, width))
+        self.pos_text = nn.Parameter(torch.zeros(text_len, width))
+        self.modality = nn.Parameter(torch.zeros(2, width))
+        # One time embedding per modality: its own clock.
+        self.time = nn.ModuleList(
+            nn.Sequential(nn.Linear(freq_dim, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim)) for _ in range(2)
+        )
+        self.cross = None
+        if cross_time:
+            self.cross = nn.ModuleList(nn.Linear(2 * freq_dim, time_dim) for _ in range(2))
+        self.blocks = nn.ModuleList(JointBlock(width, heads, mlp_ratio, time_dim, 2) for _ in range(depth))
+        # Output: final LayerNorm modulated per modality (shift, scale), then one head per modality.
+        self.norm_out = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.ada_out = nn.ModuleList(nn.Linear(time_dim, 2 * width) for _ in range(2))
+        self.patch_out = nn.Linear(width, patch_dim)
+        self.tok_out = nn.Linear(width, vocab_size)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # Xavier for the linear maps and small normals for embeddings and positions (DiT); then adaLN-Zero: every
+        # modulation map, the cross-time maps and both heads start at exactly zero.
+        for mod in self.modules():
+            if isinstance(mod, nn.Linear):
+                nn.init.xavier_uniform_(mod.weight)
+                nn.init.zeros_(mod.bias)
+        for p in (self.tok_in.weight, self.pos_image, self.pos_text, self.modality):
+            nn.init.normal_(p, std=0.02)
+        zero = [*self.ada_out, self.patch_out, self.tok_out, *(self.cross or [])]
+        zero += [lin for block in self.blocks for lin in block.ada]
+        for lin in zero:
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    # ------------------------------------------------------------------------------------------------------------------
+
+    def config(self) -> dict:
+        """Constructor arguments, JSON-serialisable (used by :mod:`diffuse_edu.checkpoint`)."""
+        return dict(self._config)
+
+    @classmethod
+    def from_config(cls, config: dict) -> JointPixelCharTransformer:
+        """Rebuild from :meth:`config`."""
+        return cls(**config)
+
+    @classmethod
+    def preset(cls, name: str, *, text_len: int, vocab_size: int, **overrides) -> JointPixelCharTransformer:
+        """A network of a :data:`PRESETS` size (``"cpu"`` or ``"gpu"``), for captions of ``text_len`` characters."""
+        if name not in PRESETS:
+            raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {name!r}.")
+        return cls(**{**PRESETS[name], "text_len": text_len, "vocab_size": vocab_size, **overrides})
+
+    def num_params(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    # ------------------------------------------------------------------------------------------------------------------
+
+    def patchify(self, x: Tensor) -> Tensor:
+        """Images (B, C, S, S) → patches (B, (S/p)², C·p²), row-major over the patch grid."""
+        B, C, S, _ = x.shape
+        p, g = self.patch_size, S // self.patch_size
+        return x.reshape(B, C, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(B, g * g, C * p * p)
+
+    def unpatchify(self, patches: Tensor) -> Tensor:
+        """Inverse of :meth:`patchify`: (B, (S/p)², C·p²) → (B, C, S, S)."""
+        B = patches.shape[0]
+        C, p, g = self.channels, self.patch_size, self.image_size // self.patch_size
+        return patches.reshape(B, g, g, C, p, p).permute(0, 3, 1, 4, 2, 5).reshape(B, C, g * p, g * p)
+
+    def _check(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> None:
+        if not isinstance(xs, Mapping) or not isinstance(ts, Mapping):
+            raise TypeError("xs and ts must be dicts keyed by modality name.")
+        if set(xs) != set(self.names) or set(ts) != set(self.names):
+            raise ValueError(
+                f"{type(self).__name__} needs xs and ts for exactly {list(self.names)}; "
+                f"got {sorted(xs)} and {sorted(ts)}."
+            )
+        img, txt = xs[self.image_name], xs[self.text_name]
+        for name, x in ((self.image_name, img), (self.text_name, txt), *ts.items()):
+            if not isinstance(x, Tensor):
+                raise TypeError(f"inputs must be torch.Tensors; {name!r} is a {type(x).__name__}.")
+        S, C = self.image_size, self.channels
+        if img.ndim != 4 or tuple(img.shape[1:]) != (C, S, S):
+            raise ValueError(f"xs[{self.image_name!r}] must have shape (B, {C}, {S}, {S}); got {tuple(img.shape)}.")
+        if not img.is_floating_point():
+            raise TypeError(f"xs[{self.image_name!r}] must be a float tensor; got dtype {img.dtype}.")
+        if txt.is_floating_point() or txt.dtype == torch.bool or txt.is_complex():
+            raise TypeError(f"xs[{self.text_name!r}] must hold integer token ids (torch.long); got dtype {txt.dtype}.")
+        if txt.ndim != 2 or not 1 <= txt.shape[1] <= self.text_len:
+            raise ValueError(
+                f"xs[{self.text_name!r}] must have shape (B, L) with 1 ≤ L ≤ text_len={self.text_len}; "
+                f"got {tuple(txt.shape)}."
+            )
+        B = img.shape[0]
+        if txt.shape[0] != B:
+            raise ValueError(f"batch sizes differ: {self.image_name!r} has {B}, {self.text_name!r} has {txt.shape[0]}.")
+        for name in self.names:
+            t = ts[name]
+            if t.shape != (B,) or not t.is_floating_point():
+                raise ValueError(
+                    f"ts[{name!r}] must be a float tensor of shape ({B},); got {t.dtype} {tuple(t.shape)}."
+                )
+        # Value checks need the values on the host: free for CPU tensors, a synchronisation per call on CUDA. So
+        # they run on the CPU only (where tests and teaching run), and never inside a torch.compile trace.
+        if txt.device.type == "cpu" and not _is_compiling():
+            if txt.numel() and (txt.min() < 0 or txt.max() > self.vocab_size):
+                raise ValueError(
+                    f"xs[{self.text_name!r}] holds token ids in [{txt.min().item()}, {txt.max().item()}]; expected ids "
+                    f"in [0, {self.vocab_size}] ({self.vocab_size} is the mask)."
+                )
+            for name in self.names:
+                t = ts[name]
+                if t.device.type == "cpu" and not bool(((t >= 0) & (t <= 1)).all()):
+                    raise ValueError(f"ts[{name!r}] must lie in [0, 1] (and not be NaN).")
+
+    def forward(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Denoise both modalities at once.
+
+        Args:
+            xs: ``{image_name: (B, C, S, S) float, text_name: (B, L) long in [0, V]}``.
+            ts: ``{image_name: (B,), text_name: (B,)}``, each modality's own time in [0, 1].
+        Returns:
+            ``{image_name: (B, C, S, S), text_name: (B, L, V)}`` in float32.
+        """
+        self._check(xs, ts)
+        img, txt = xs[self.image_name], xs[self.text_name]
+        L = txt.shape[1]
+        # Per-modality conditioning c_m from its own clock (plus, optionally, a map of both clocks).
+        codes = [sinusoidal_embedding(ts[n], self.freq_dim) for n in self.names]  # 2 × (B, freq_dim)
+        dtype = self.patch_in.weight.dtype
+        conds = [mlp(code.to(dtype)) for mlp, code in zip(self.time, codes, strict=True)]  # 2 × (B, time_dim)
+        if self.cross is not None:
+            both = torch.cat(codes, dim=-1).to(dtype)  # (B, 2·freq_dim)
+            conds = [c + cross(both) for c, cross in zip(conds, self.cross, strict=True)]
+
+        h_img = self.patch_in(self.patchify(img.to(dtype))) + self.pos_image + self.modality[0]  # (B, P, D)
+        h_txt = self.tok_in(txt) + self.pos_text[:L] + self.modality[1]  # (B, L, D)
+        lengths = (self.n_patches, L)
+        h = torch.cat([h_img, h_txt], dim=1)  # (B, P + L, D): one joint sequence
+        for block in self.blocks:
+            h = block(h, conds, lengths)
+
+        h_img, h_txt = h.split(lengths, dim=1)
+        out = []
+        for part, c, ada, head in zip((h_img, h_txt), conds, self.ada_out, (self.patch_out, self.tok_out), strict=True):
+            shift, scale = ada(F.silu(c))[:, None, :].chunk(2, dim=-1)  # (B, 1, D) each
+            out.append(head(self.norm_out(part) * (1 + scale) + shift).float())
+        return {self.image_name: self.unpatchify(out[0]), self.text_name: out[1]}  # (B, C, S, S), (B, L, V)
