@@ -14,25 +14,31 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ._checks import check_number, check_positive_int
 from .schedules import Schedule, ScheduleVPLinear
 
 __all__ = ["GRIDS", "uniform_grid", "edm_grid", "official_grid", "make_grid"]
 
 GRIDS = ("uniform", "edm", "official")
+_MAX_NSR = 1e10  # largest σ/α an EDM grid starts from (α(t_max) ≥ 1e-10); EDM's own σ_max is 80
 
 
 def _check_steps(steps) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}.")
-    return steps
+    return check_positive_int(steps, "steps")
 
 
 def _check_range(t_max, t_min) -> None:
-    for name, v in (("t_max", t_max), ("t_min", t_min)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
-            raise TypeError(f"{name} must be a number in [0, 1], got {v!r}.")
-    if not 0.0 <= t_min < t_max <= 1.0:
+    check_number(t_max, "t_max", 0.0, 1.0)
+    check_number(t_min, "t_min", 0.0, 1.0)
+    if not t_min < t_max:
         raise ValueError(f"need 0 <= t_min < t_max <= 1, got t_min={t_min}, t_max={t_max}.")
+
+
+def _check_t_eps(t_eps, t_max: float = 1.0) -> float:
+    check_number(t_eps, "t_eps")
+    if not 0.0 < t_eps < t_max:
+        raise ValueError(f"t_eps must be a number in (0, t_max={t_max}), got {t_eps!r}.")
+    return float(t_eps)
 
 
 def uniform_grid(steps: int, t_max: float = 1.0, t_min: float = 0.0) -> Tensor:
@@ -51,8 +57,7 @@ def official_grid(steps: int, t_eps: float = 1e-5, t_max: float = 1.0) -> Tensor
     """
     _check_steps(steps)
     _check_range(t_max, 0.0)
-    if isinstance(t_eps, bool) or not isinstance(t_eps, (int, float)) or not 0.0 < t_eps < t_max:
-        raise ValueError(f"t_eps must be a number in (0, t_max={t_max}), got {t_eps!r}.")
+    _check_t_eps(t_eps, t_max)
     if steps == 1:
         return torch.tensor([t_max, 0.0], dtype=torch.float64)
     head = torch.linspace(t_max, t_eps, steps, dtype=torch.float64)
@@ -89,8 +94,8 @@ def edm_grid(
     """
     _check_steps(steps)
     _check_range(t_max, t_min)
-    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not rho > 0:
-        raise ValueError(f"rho must be a positive number, got {rho!r}.")
+    rho = check_number(rho, "rho", 0.0, strict_low=True)
+    nsr_min = check_number(nsr_min, "nsr_min", 0.0, strict_low=True)
     schedule = schedule if schedule is not None else ScheduleVPLinear()
     if not isinstance(schedule, Schedule):
         raise TypeError(f"schedule must be a Schedule, got {type(schedule).__name__}.")
@@ -100,7 +105,14 @@ def edm_grid(
         raise ValueError(
             f"σ/α is infinite at t_max={t_max} (α(t_max) = 0 for {schedule!r}); pass t_max < 1 for this schedule."
         )
+    if lo_hi[0].exp().item() > _MAX_NSR:
+        # ρ-spacing from σ/α ~ 1e16 (α(1) = 6e-17 for the default cosine) squeezes the first steps into [1 − 1e-16, 1]
+        raise ValueError(
+            f"σ/α(t_max={t_max}) = {lo_hi[0].exp().item():.3g} for {schedule!r} is too large to space a grid from "
+            f"(max {_MAX_NSR:.0e}): pass t_max < 1 (e.g. 0.99) or a schedule with a positive α(1)."
+        )
     if t_min > 0:
+        # (σ/α at a tiny t_min may underflow to 0: then the last point simply maps to t_min.)
         n_pts, nsr_lo, append_zero = steps + 1, lo_hi[1].exp().item(), False
     else:
         n_pts, nsr_lo, append_zero = steps, nsr_min, True
@@ -108,8 +120,8 @@ def edm_grid(
     if n_pts == 1:
         nsr = torch.tensor([nsr_hi], dtype=torch.float64)
     else:
-        if not 0 < nsr_lo < nsr_hi:
-            raise ValueError(f"need 0 < nsr_min < σ/α(t_max) = {nsr_hi:.4g}; got nsr_min={nsr_lo:.4g}.")
+        if not nsr_lo < nsr_hi:
+            raise ValueError(f"need nsr_min < σ/α(t_max) = {nsr_hi:.4g}; got nsr_min={nsr_lo:.4g}.")
         ramp = torch.linspace(0, 1, n_pts, dtype=torch.float64)
         nsr = (nsr_hi ** (1 / rho) + ramp * (nsr_lo ** (1 / rho) - nsr_hi ** (1 / rho))) ** rho
     # Bisection for t with log(σ/α)(t) = log ς on [0, t_max]; log(σ/α) increases with t.
@@ -146,9 +158,13 @@ def make_grid(
     Args:
         grid: ``"uniform"``, ``"edm"`` (needs ``schedule``), ``"official"`` (ends ``t_eps`` → 0) or a tensor of times.
         steps: number of steps (intervals); ignored for a tensor grid, whose length fixes it.
-        t_max, t_min: range of the uniform and EDM grids (the official grid starts at ``t_max`` and ends at 0).
+        t_max, t_min: range of the uniform and EDM grids (the official grid starts at ``t_max`` and ends at 0, so it
+            refuses ``t_min > 0`` rather than ignore it).
     """
     if isinstance(grid, str):
+        _check_t_eps(t_eps)
+        if grid == "official" and not (isinstance(t_min, (int, float)) and t_min == 0):
+            raise ValueError(f"the 'official' grid always ends at t = 0; got t_min={t_min!r} (use grid='uniform').")
         if grid == "uniform":
             return uniform_grid(steps, t_max, t_min)
         if grid == "edm":
@@ -158,6 +174,8 @@ def make_grid(
         raise ValueError(f"grid must be one of {GRIDS} or a tensor of times; got {grid!r}.")
     if not isinstance(grid, Tensor):
         raise TypeError(f"grid must be one of {GRIDS} or a torch.Tensor, got {type(grid).__name__}.")
+    if grid.is_complex() or grid.dtype == torch.bool:
+        raise TypeError(f"a grid tensor must hold real times in [0, 1]; got dtype {grid.dtype}.")
     grid = grid.detach().to("cpu", torch.float64)
     if grid.ndim != 1 or grid.numel() < 2:
         raise ValueError(f"a grid tensor must be 1-D with at least 2 times; got shape {tuple(grid.shape)}.")

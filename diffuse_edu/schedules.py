@@ -3,21 +3,26 @@ r"""Noise schedules on the clock t ∈ [0, 1].
 One object drives every state space (DESIGN.md): the *signal level* :math:`\alpha(t)`, decreasing from
 :math:`\alpha(0) \approx 1` to :math:`\alpha(1) \approx 0`.
 
-* Gaussian (variance-preserving): :math:`x_t = \alpha_t x_0 + \sigma_t \varepsilon` with :math:`\sigma_t^2 = 1 - \alpha_t^2`.
+* Gaussian (variance-preserving): :math:`x_t = \alpha_t x_0 + \sigma_t \varepsilon` with
+  :math:`\sigma_t^2 = 1 - \alpha_t^2`.
 * Categorical: :math:`x_t \sim \mathrm{Cat}(\alpha_t\,\mathrm{onehot}(x_0) + (1 - \alpha_t)\,\pi)`, where π is the mask
   state (absorbing) or the uniform distribution.
 
 Every schedule gives :meth:`~Schedule.alpha`, its derivative :meth:`~Schedule.dalpha`, :meth:`~Schedule.sigma`,
-:meth:`~Schedule.log_snr` and the VP diffusion rate :meth:`~Schedule.beta` (β = −2 α'/α). Times are tensors of any shape;
-the result has the same shape and dtype.
+:meth:`~Schedule.log_snr` and the VP diffusion rate :meth:`~Schedule.beta` (β = −2 α'/α). Times are numbers or tensors
+of any shape with values in [0, 1]; the result has the same shape and dtype. Constructors refuse parameters that would
+give α > 1, α increasing, α constant (no noise at all) or NaN, with a message naming the parameter.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
 from torch import Tensor
+
+from ._checks import check_number, check_positive_int, check_time
 
 __all__ = [
     "Schedule",
@@ -30,17 +35,8 @@ __all__ = [
 
 
 def _as_time(t) -> Tensor:
-    if isinstance(t, (int, float)):
-        t = torch.tensor(float(t), dtype=torch.get_default_dtype())
-    if not isinstance(t, Tensor):
-        raise TypeError(f"t must be a float or a torch.Tensor, got {type(t).__name__}.")
-    if not t.is_floating_point():
-        t = t.to(torch.get_default_dtype())
-    if torch.isnan(t).any():
-        raise ValueError("t contains NaN; expected times in [0, 1].")
-    if t.numel() and ((t < 0).any() or (t > 1).any()):
-        raise ValueError(f"t must lie in [0, 1]; got values in [{t.min().item():.4g}, {t.max().item():.4g}].")
-    return t
+    # Times of any shape, values in [0, 1] (NaN, bools and complex numbers refused): see _checks.check_time.
+    return check_time(t, any_shape=True)
 
 
 class Schedule:
@@ -73,9 +69,13 @@ class Schedule:
         return 2 * torch.log(a) - torch.log1p(-a * a)
 
     def beta(self, t) -> Tensor:
-        """VP diffusion rate β(t) = −2 α'(t) / α(t) = g(t)², so that dx = −½β x dt + √β dW."""
-        t = _as_time(t)
-        return -2 * self._dalpha(t) / self._alpha(t)
+        """VP diffusion rate β(t) = −2 α'(t) / α(t) = g(t)², so that dx = −½β x dt + √β dW; +∞ where α = 0."""
+        return self._beta(_as_time(t))
+
+    def _beta(self, t: Tensor) -> Tensor:
+        a = self._alpha(t)
+        # Where α underflows to 0 the ratio is 0/0; the rate there is infinite (or huge), never NaN.
+        return torch.where(a > 0, -2 * self._dalpha(t) / a.clamp_min(torch.finfo(a.dtype).tiny), torch.inf)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -92,9 +92,13 @@ class ScheduleVPLinear(Schedule):
     name = "vp-linear"
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0):
-        if not 0 <= beta_min <= beta_max:
-            raise ValueError(f"need 0 <= beta_min <= beta_max, got beta_min={beta_min}, beta_max={beta_max}.")
-        self.beta_min, self.beta_max = float(beta_min), float(beta_max)
+        beta_min = check_number(beta_min, "beta_min", 0.0)
+        beta_max = check_number(beta_max, "beta_max", 0.0, strict_low=True)
+        if not beta_min <= beta_max:
+            raise ValueError(
+                f"need beta_min <= beta_max (β grows with t); got beta_min={beta_min}, beta_max={beta_max}."
+            )
+        self.beta_min, self.beta_max = beta_min, beta_max
 
     def _log_alpha(self, t: Tensor) -> Tensor:
         return -0.25 * t * t * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
@@ -103,8 +107,10 @@ class ScheduleVPLinear(Schedule):
         return torch.exp(self._log_alpha(t))
 
     def _dalpha(self, t: Tensor) -> Tensor:
-        beta_t = self.beta_min + t * (self.beta_max - self.beta_min)
-        return -0.5 * beta_t * self._alpha(t)
+        return -0.5 * self._beta(t) * self._alpha(t)
+
+    def _beta(self, t: Tensor) -> Tensor:
+        return self.beta_min + t * (self.beta_max - self.beta_min)
 
 
 class ScheduleSDScaledLinear(Schedule):
@@ -119,9 +125,13 @@ class ScheduleSDScaledLinear(Schedule):
     name = "sd-scaled-linear"
 
     def __init__(self, beta_start: float = 8.5e-4, beta_end: float = 1.2e-2, num_train_steps: int = 1000):
-        if not 0 < beta_start <= beta_end:
-            raise ValueError(f"need 0 < beta_start <= beta_end, got {beta_start}, {beta_end}.")
-        self.beta_start, self.beta_end, self.num_train_steps = float(beta_start), float(beta_end), int(num_train_steps)
+        # The betas are per-step variances of the discrete schedule: each in (0, 1).
+        beta_start = check_number(beta_start, "beta_start", 0.0, 1.0, strict_low=True, strict_high=True)
+        beta_end = check_number(beta_end, "beta_end", 0.0, 1.0, strict_low=True, strict_high=True)
+        if not beta_start <= beta_end:
+            raise ValueError(f"need beta_start <= beta_end; got beta_start={beta_start}, beta_end={beta_end}.")
+        self.beta_start, self.beta_end = beta_start, beta_end
+        self.num_train_steps = check_positive_int(num_train_steps, "num_train_steps")
 
     def _log_alpha(self, t: Tensor) -> Tensor:
         a, b = math.sqrt(self.beta_start), math.sqrt(self.beta_end)
@@ -134,9 +144,11 @@ class ScheduleSDScaledLinear(Schedule):
         return torch.exp(self._log_alpha(t))
 
     def _dalpha(self, t: Tensor) -> Tensor:
+        return -0.5 * self._beta(t) * self._alpha(t)
+
+    def _beta(self, t: Tensor) -> Tensor:
         a, b = math.sqrt(self.beta_start), math.sqrt(self.beta_end)
-        beta_t = self.num_train_steps * (a * (1 - t) + b * t) ** 2
-        return -0.5 * beta_t * self._alpha(t)
+        return self.num_train_steps * (a * (1 - t) + b * t) ** 2
 
 
 class ScheduleCosine(Schedule):
@@ -150,13 +162,12 @@ class ScheduleCosine(Schedule):
     name = "cosine"
 
     def __init__(self, s: float = 0.008, alpha_end: float = 0.0):
-        if s < 0:
-            raise ValueError(f"s must be >= 0, got {s}.")
-        if not 0 <= alpha_end < 1:
-            raise ValueError(f"alpha_end must lie in [0, 1), got {alpha_end}.")
-        self.s, self.alpha_end = float(s), float(alpha_end)
+        self.s = check_number(s, "s", 0.0)
+        self.alpha_end = check_number(alpha_end, "alpha_end", 0.0, 1.0, strict_high=True)
         self._theta0 = 0.5 * math.pi * self.s / (1 + self.s)
         self._theta1 = math.acos(self.alpha_end * math.cos(self._theta0))
+        if not self._theta1 - self._theta0 > 1e-6:
+            raise ValueError(f"s={self.s} is too large: α(t) would stay at 1 (no noise); Nichol's value is 0.008.")
 
     def _theta(self, t: Tensor) -> Tensor:
         return self._theta0 + (self._theta1 - self._theta0) * t
@@ -166,6 +177,11 @@ class ScheduleCosine(Schedule):
 
     def _dalpha(self, t: Tensor) -> Tensor:
         return -torch.sin(self._theta(t)) * (self._theta1 - self._theta0) / math.cos(self._theta0)
+
+    def _beta(self, t: Tensor) -> Tensor:
+        # −2α'/α = 2θ' tan θ: finite for θ < π/2, +∞ where α = 0 (θ = π/2).
+        theta = self._theta(t)
+        return torch.where(torch.cos(theta) > 0, 2 * (self._theta1 - self._theta0) * torch.tan(theta), torch.inf)
 
     def __repr__(self) -> str:
         return f"ScheduleCosine(s={self.s}, alpha_end={self.alpha_end})"
@@ -180,9 +196,7 @@ class ScheduleLogLinear(Schedule):
     name = "log-linear"
 
     def __init__(self, eps: float = 1e-3):
-        if not 0 <= eps < 1:
-            raise ValueError(f"eps must lie in [0, 1), got {eps}.")
-        self.eps = float(eps)
+        self.eps = check_number(eps, "eps", 0.0, 1.0, strict_high=True)
 
     def _alpha(self, t: Tensor) -> Tensor:
         return 1 - (1 - self.eps) * t
@@ -202,10 +216,22 @@ _REGISTRY = {
 
 
 def get_schedule(name: str | Schedule, **kwargs) -> Schedule:
-    """Build a schedule from its name (``"vp-linear"``, ``"cosine"``, ``"sd-scaled-linear"``, ``"log-linear"``)."""
+    """Build a schedule from its name (``"vp-linear"``, ``"cosine"``, ``"sd-scaled-linear"``, ``"log-linear"``).
+
+    A :class:`Schedule` is returned as it is (then no keyword arguments are allowed: they would be ignored). Unknown
+    names and unknown keyword arguments raise a ``ValueError`` / ``TypeError`` that lists the accepted ones.
+    """
     if isinstance(name, Schedule):
+        if kwargs:
+            raise TypeError(f"get_schedule got a Schedule ({name!r}) and keyword arguments {sorted(kwargs)}; pass one.")
         return name
-    try:
-        return _REGISTRY[name](**kwargs)
-    except KeyError:
-        raise ValueError(f"unknown schedule {name!r}; expected one of {sorted(set(_REGISTRY))}.") from None
+    if not isinstance(name, str):
+        raise TypeError(f"schedule must be a Schedule or one of {sorted(set(_REGISTRY))}; got {name!r}.")
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown schedule {name!r}; expected one of {sorted(set(_REGISTRY))}.")
+    cls = _REGISTRY[name]
+    accepted = [p for p in inspect.signature(cls).parameters]
+    unknown = sorted(k for k in kwargs if k not in accepted)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no parameter(s) {unknown}; it accepts {accepted}.")
+    return cls(**kwargs)
