@@ -13,9 +13,17 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from ._checks import check_index_tensor, check_positive_int, has_values
+from ._checks import (
+    check_finite,
+    check_generator,
+    check_index_tensor,
+    check_positive_int,
+    check_probs_tensor,
+    has_values,
+)
 from ._random import rand, stratified_times
 from .process import Process
 from .schedules import Schedule, ScheduleLogLinear, get_schedule
@@ -51,10 +59,12 @@ def draw_categorical(probs: Tensor, generator: torch.Generator | None = None, dt
     Raises:
         ValueError: a row holds NaN, infinity or a negative weight, or sums to 0.
     Returns:
-        long tensor of shape ``probs.shape[:-1]``.
+        long tensor of shape ``probs.shape[:-1]`` (empty when ``probs`` has no rows).
     """
     if not isinstance(probs, Tensor) or not probs.is_floating_point() or probs.ndim < 1:
-        raise TypeError("probs must be a floating tensor of shape (..., K) with K >= 1 categories.")
+        got = f"dtype {probs.dtype}, shape {tuple(probs.shape)}" if isinstance(probs, Tensor) else type(probs).__name__
+        raise TypeError(f"probs must be a floating tensor of shape (..., K) with K >= 1 categories; got {got}.")
+    check_generator(generator)
     if probs.shape[-1] < 1:
         raise ValueError(f"probs must have at least one category (last axis); got shape {tuple(probs.shape)}.")
     if dtype not in (torch.float32, torch.float64):
@@ -70,8 +80,17 @@ def draw_categorical(probs: Tensor, generator: torch.Generator | None = None, dt
 
 
 def nats_to_bits_per_token(nats: Tensor | float, num_tokens: int) -> Tensor | float:
-    """Convert a NELBO in nats per sequence to bits per token (bits per character for character-level text)."""
+    """Convert a NELBO in nats per sequence to bits per token (bits per character for character-level text).
+
+    ``nats``: a finite number or a float tensor (any shape); the result has its type and shape.
+    """
     check_positive_int(num_tokens, "num_tokens")
+    if isinstance(nats, Tensor):
+        if not nats.is_floating_point():
+            raise TypeError(f"nats must be a float or a float tensor; got dtype {nats.dtype}.")
+        check_finite(nats, "nats")
+    elif isinstance(nats, bool) or not isinstance(nats, (int, float)) or not math.isfinite(nats):
+        raise ValueError(f"nats must be a finite number or a float tensor; got {nats!r}.")
     return nats / (num_tokens * math.log(2.0))
 
 
@@ -108,6 +127,9 @@ def estimate_nelbo(
     """
     if not isinstance(process, CategoricalProcess):
         raise TypeError(f"process must be a MaskedProcess or UniformProcess; got {type(process).__name__}.")
+    if not callable(model):
+        raise TypeError(f"model must be callable as model(x_t, t); got {type(model).__name__}.")
+    check_generator(generator)
     n_samples = check_positive_int(n_samples, "n_samples", minimum=2)
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}.")
@@ -155,8 +177,7 @@ class CategoricalProcess(Process):
         schedule: Schedule | str = ScheduleLogLinear(),
         sampling_dtype: torch.dtype = torch.float64,
     ):
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < self.min_vocab:
-            raise ValueError(f"vocab_size must be an int >= {self.min_vocab}, got {vocab_size!r}.")
+        check_positive_int(vocab_size, "vocab_size", minimum=self.min_vocab)
         if sampling_dtype not in (torch.float32, torch.float64):
             raise ValueError(f"sampling_dtype must be torch.float32 or torch.float64, got {sampling_dtype}.")
         self.vocab_size = vocab_size
@@ -173,6 +194,18 @@ class CategoricalProcess(Process):
     def output_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Logits over the V clean tokens for every position: ``x_shape + (V,)``."""
         return (*x_shape, self.vocab_size)
+
+    def _check_x0_probs(self, x0_probs, x_t: Tensor) -> Tensor:
+        """``x0_probs`` as probabilities (B, ..., V): given as such (rows ≥ 0 summing to 1) or as clean ids (B, ...)."""
+        if isinstance(x0_probs, Tensor) and not (x0_probs.is_floating_point() or x0_probs.dtype == torch.bool):
+            x0 = self.validate(x0_probs, "x0_probs")
+            if x0.shape != x_t.shape:
+                raise ValueError(
+                    f"x0_probs given as clean ids must have the shape of x_t, {tuple(x_t.shape)}; "
+                    f"got {tuple(x0.shape)}."
+                )
+            return F.one_hot(x0, self.vocab_size)
+        return check_probs_tensor(x0_probs, "x0_probs", shape=(*x_t.shape, self.vocab_size))
 
     # -- helpers ------------------------------------------------------------------------------------------------------
 

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._checks import check_float_tensor, check_number
+from ._checks import check_choice, check_float_tensor, check_generator, check_number
 from ._random import randn
 from .process import Process
-from .schedules import Schedule, ScheduleVPLinear
+from .schedules import Schedule, ScheduleVPLinear, get_schedule
 
 __all__ = [
     "MIN_LEVEL",
@@ -166,8 +166,12 @@ class Corrupted:
 class GaussianProcess(Process):
     """Variance-preserving Gaussian diffusion on continuous data of any shape (B, ...).
 
+    Public methods validate their arguments (:mod:`diffuse_edu.process`); the helpers the samplers call at every step
+    (:meth:`levels`, :meth:`convert`, :meth:`to_x0`, :meth:`to_eps`, :meth:`to_score`, :meth:`target`,
+    :meth:`ode_drift`, :meth:`sde_drift`, :meth:`predict`, :meth:`correct`) take trusted inputs.
+
     Args:
-        schedule: the signal level α(t); σ(t) = √(1 − α²).
+        schedule: the signal level α(t), a :class:`~diffuse_edu.schedules.Schedule` or its name; σ(t) = √(1 − α²).
         prediction: what the network outputs: ``"eps"``, ``"x0"`` or ``"v"``.
         step_method: the default reverse step: ``"ddpm"``, ``"euler-maruyama"``, ``"ode-euler"`` or ``"ode-heun"``.
         weighting: time weighting w(t) of the per-example loss w(t) · mean((output − target)²), which is taken in
@@ -198,13 +202,9 @@ class GaussianProcess(Process):
         clip_x0: float | None = None,
         min_level: float = MIN_LEVEL,
     ):
-        self.schedule = schedule if schedule is not None else ScheduleVPLinear()
-        if not isinstance(self.schedule, Schedule):
-            raise TypeError(f"schedule must be a Schedule, got {type(self.schedule).__name__}.")
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}.")
-        if step_method not in STEP_METHODS:
-            raise ValueError(f"step_method must be one of {STEP_METHODS}, got {step_method!r}.")
+        self.schedule = get_schedule(schedule) if schedule is not None else ScheduleVPLinear()
+        check_choice(prediction, PREDICTIONS, "prediction")
+        check_choice(step_method, STEP_METHODS, "step_method")
         self.prediction = prediction
         self.step_method = step_method
         self.weighting = weighting
@@ -278,13 +278,14 @@ class GaussianProcess(Process):
 
     # -- forward process ----------------------------------------------------------------------------------------------
 
-    def prior(self, shape: tuple[int, ...], generator: torch.Generator | None = None, device=None) -> Tensor:
+    def _prior(self, shape: tuple[int, ...], generator: torch.Generator | None, device) -> Tensor:
         """N(0, I) draws of shape ``shape`` = (B, ...): the t = 1 marginal (exactly when α(1) = 0)."""
         return randn(tuple(shape), generator, device, torch.get_default_dtype())
 
     def corrupt_with_noise(self, x0: Tensor, t, generator: torch.Generator | None = None) -> Corrupted:
         """Draw x_t = α(t) x₀ + σ(t) ε, ε ~ N(0, I); return x_t with its ε. ``x0`` (B, ...), ``t`` (B,) or scalar."""
         x0 = self.validate(x0, "x0")
+        check_generator(generator)
         t = self._times(t, x0)
         eps = randn(x0.shape, generator, x0.device, x0.dtype)
         a, s = self.levels(t, x0)
@@ -305,8 +306,22 @@ class GaussianProcess(Process):
         eps = x0_to_eps(x0, x_t, a, s, self.min_level)
         return eps if self.prediction == "eps" else a * eps - s * x0
 
+    def _check_loss_setup(self, t: Tensor) -> None:
+        # A weighting callable is user code: its output is checked once, at the door of loss / training_loss.
+        if callable(self.weighting):
+            w = self.weighting(t)
+            if not isinstance(w, Tensor) or tuple(w.shape) != tuple(t.shape) or not w.is_floating_point():
+                raise ValueError(
+                    f"the weighting callable must map times of shape {tuple(t.shape)} to a float tensor of that shape; "
+                    f"got {getattr(w, 'shape', type(w).__name__)} ({getattr(w, 'dtype', '')})."
+                )
+            if w.numel() and (not torch.isfinite(w).all() or (w < 0).any()):
+                raise ValueError(
+                    "the weighting callable returned NaN, infinite or negative weights; expected w(t) >= 0."
+                )
+
     def loss_weight(self, t: Tensor) -> Tensor:
-        """The time weighting w(t) of :meth:`loss` (see the class docstring), shape (B,)."""
+        """The time weighting w(t) of :meth:`loss` (see the class docstring), shape (B,) (trusted ``t``)."""
         if self.weighting is None:
             return torch.ones_like(t)
         if callable(self.weighting):
@@ -327,14 +342,17 @@ class GaussianProcess(Process):
 
         ε is recovered from (x_t, x₀), so callers need not keep it.
         """
-        err = (output - self.target(x0, x_t, t)).pow(2).flatten(1).mean(1)
+        err = self._per_example((output - self.target(x0, x_t, t)).pow(2)).mean(1)
         return self.loss_weight(t).to(err.dtype) * err
 
     def sample_times(
         self, batch: int, generator: torch.Generator | None = None, device=None, stratified: bool = True
     ) -> Tensor:
         """Training times, shape (B,), in the default float dtype (see :meth:`Process.sample_times`)."""
-        return super().sample_times(batch, generator, device, stratified).to(torch.get_default_dtype())
+        return super().sample_times(batch, generator, device, stratified).to(self._time_dtype())
+
+    def _time_dtype(self) -> torch.dtype:
+        return torch.get_default_dtype()
 
     # -- reverse process ----------------------------------------------------------------------------------------------
 
@@ -372,9 +390,16 @@ class GaussianProcess(Process):
         a_s, sig_s = self.levels(s, x_t)
         x0 = self.to_x0(x_t, t, output)
         a_ts = a_t / a_s.clamp_min(self.min_level)  # α_{t|s}
-        var_ts = (sig_t**2 - a_ts**2 * sig_s**2).clamp_min(0)  # σ²_{t|s}
-        inv_var_t = 1 / (sig_t**2).clamp_min(self.min_level**2)
-        mean = a_ts * sig_s**2 * inv_var_t * x_t + a_s * var_ts * inv_var_t * x0
+        var_t = sig_t**2
+        var_ts = (var_t - a_ts**2 * sig_s**2).clamp_min(0)  # σ²_{t|s}
+        # 1/σ_t² exactly (no floor: σ_t² < min_level² at a tiny t must not shrink the mean towards 0). Where σ_t is 0
+        # (t = 0, or α(t) rounding to 1), σ_s is 0 too: the step goes to x̂₀, or stays at x_t if it is a zero step.
+        pos = var_t > 0
+        stay = (s >= t).to(var_t.dtype).reshape(var_t.shape)
+        inv_var_t = torch.where(pos, 1 / var_t.clamp_min(torch.finfo(var_t.dtype).tiny), torch.zeros_like(var_t))
+        w_xt = torch.where(pos, a_ts * sig_s**2 * inv_var_t, stay)
+        w_x0 = torch.where(pos, a_s * var_ts * inv_var_t, (1 - stay) * a_s)
+        mean = w_xt * x_t + w_x0 * x0
         std = (var_ts * sig_s**2 * inv_var_t).sqrt()
         return mean + std * noise
 

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._checks import check_index_tensor
+from ._checks import check_index_tensor, check_time, has_values
 from ._random import rand
 from .categorical import CategoricalProcess, _draw
 from .schedules import Schedule, ScheduleLogLinear
@@ -94,7 +94,7 @@ class MaskedProcess(CategoricalProcess):
 
     # ---- forward process -------------------------------------------------------------------------------------------
 
-    def prior(self, shape: tuple[int, ...], generator: torch.Generator | None = None, device=None) -> Tensor:
+    def _prior(self, shape: tuple[int, ...], generator: torch.Generator | None, device) -> Tensor:
         """The t = 1 state: every token masked. Returns a long tensor of shape ``shape`` filled with ``mask_id``."""
         return torch.full(tuple(shape), self.mask_id, dtype=torch.long, device=device)
 
@@ -125,13 +125,18 @@ class MaskedProcess(CategoricalProcess):
     # ---- loss ------------------------------------------------------------------------------------------------------
 
     def unmask_rate(self, t) -> Tensor:
-        """The reverse rate at which one masked token is revealed, −α'(t)/(1 − α(t)) (the ELBO weight); shape of t."""
-        t = t.double() if isinstance(t, Tensor) else torch.tensor(float(t), dtype=torch.float64)
+        """The reverse rate at which one masked token is revealed, −α'(t)/(1 − α(t)) (the ELBO weight); shape of t,
+        float64. ``t``: a number or a tensor of any shape in [0, 1]."""
+        return self._unmask_rate(check_time(t, name="t", any_shape=True))
+
+    def _unmask_rate(self, t: Tensor) -> Tensor:
+        t = t.double()
         # clamp: at t = 0 no token is masked, so the weight only ever multiplies zero there.
         return -self.schedule._dalpha(t) / (1.0 - self.schedule._alpha(t)).clamp_min(1e-12)
 
     def token_nll(self, output: Tensor, x0: Tensor) -> Tensor:
-        """−log p_θ(x0^i | x_t) for every position, shape (B, ...), from logits ``output`` of shape (B, ..., V)."""
+        """−log p_θ(x0^i | x_t) for every position, shape (B, ...), from logits ``output`` of shape (B, ..., V)
+        (trusted inputs)."""
         logp = F.log_softmax(output.float() if output.dtype in (torch.float16, torch.bfloat16) else output, dim=-1)
         return -logp.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
 
@@ -143,8 +148,8 @@ class MaskedProcess(CategoricalProcess):
     def _elbo_terms(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         r"""The NELBO integrand at time t: (−α'/(1−α)) Σ_{masked i} −log p_θ(x0^i | x_t), shape (B,), in nats."""
         nll = self._masked_nll(output, x0, x_t)
-        per_example = nll.reshape(nll.shape[0], -1).sum(-1)
-        return self.unmask_rate(t).to(per_example.dtype) * per_example
+        per_example = self._per_example(nll).sum(-1)
+        return self._unmask_rate(t).to(per_example.dtype) * per_example
 
     def _loss(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         """Per-example training loss, shape (B,): the NELBO integrand (``"elbo"``) or the unweighted mean CE (``"ce"``).
@@ -157,7 +162,7 @@ class MaskedProcess(CategoricalProcess):
             return self._elbo_terms(output, x0, x_t, t)
         # The official code averages F.cross_entropy over every position; with carry-over the unmasked ones add 0.
         nll = self._masked_nll(output, x0, x_t)
-        return nll.reshape(nll.shape[0], -1).mean(-1)
+        return self._per_example(nll).mean(-1)
 
     def prior_kl(self, x0: Tensor) -> Tensor:
         r"""KL(q(x_1 | x_0) ‖ p(x_1)) per example, shape (B,): L·α(1)·log V.
@@ -167,28 +172,39 @@ class MaskedProcess(CategoricalProcess):
         α(1) and then uniform over the V tokens, whose KL is α(1)·log V per token. Sampling from the all-mask prior
         differs from that model on a fraction α(1) of tokens only; for α(1) = 0 the term vanishes.
         """
-        L = x0[0].numel() if x0.ndim > 1 else 1
+        x0 = self.validate(x0, "x0")
+        L = math.prod(x0.shape[1:])
         value = L * self._alpha1() * math.log(self.vocab_size)
         return torch.full((x0.shape[0],), value, dtype=torch.float64, device=x0.device)
 
     # ---- reverse process -------------------------------------------------------------------------------------------
 
     def reveal_probability(self, t, s, method: str = "ancestral") -> Tensor:
-        """Probability that a token masked at t is revealed by s < t, for a step ``method`` (module docstring).
+        """Probability that a token masked at t is revealed by s ≤ t, for a step ``method`` (module docstring).
 
-        ``t``, ``s``: numbers or tensors of the same shape; the result is float64 of that shape.
+        ``t``, ``s``: numbers or tensors of broadcastable shapes in [0, 1]; the result is float64 of their shape.
         """
-        t = t.double() if isinstance(t, Tensor) else torch.tensor(float(t), dtype=torch.float64)
-        s = s.double() if isinstance(s, Tensor) else torch.tensor(float(s), dtype=torch.float64)
+        method = self.check_method(method)
+        t, s = check_time(t, name="t", any_shape=True), check_time(s, name="s", any_shape=True)
+        try:
+            torch.broadcast_shapes(t.shape, s.shape)
+        except RuntimeError:
+            raise ValueError(
+                f"t and s must have broadcastable shapes; got {tuple(t.shape)} and {tuple(s.shape)}."
+            ) from None
+        if has_values(t) and (s > t).any():
+            raise ValueError("a reverse step needs s <= t (time runs from 1 to 0); got some s > t.")
+        return self._reveal_probability(t, s, method)
+
+    def _reveal_probability(self, t: Tensor, s: Tensor, method: str) -> Tensor:
+        t, s = t.double(), s.double()
         if method == "ancestral":
             a_t, a_s = self.schedule._alpha(t), self.schedule._alpha(s)
             return ((a_s - a_t) / (1.0 - a_t).clamp_min(1e-300)).clamp(0.0, 1.0)
-        lam = self.unmask_rate(t) * (t - s)
+        lam = self._unmask_rate(t) * (t - s)
         if method == "euler":
             return lam.clamp(0.0, 1.0)
-        if method == "tau-leaping":
-            return (lam * torch.exp(-lam)).clamp(0.0, 1.0)
-        raise ValueError(f"method must be one of {self.step_methods}, got {method!r}.")
+        return (lam * torch.exp(-lam)).clamp(0.0, 1.0)  # tau-leaping
 
     def posterior_probs(self, x_t: Tensor, x0_probs: Tensor, t: Tensor, s: Tensor) -> Tensor:
         """q(x_s | x_t, x₀) over the V + 1 symbols, marginalised over x₀ ~ ``x0_probs``; shape (B, L, V+1).
@@ -198,13 +214,10 @@ class MaskedProcess(CategoricalProcess):
         """
         x_t = self.validate_noisy(x_t, "x_t")
         t, s = self._times(t, x_t, "t"), self._times(s, x_t, "s")
-        if (s > t).any():
+        if has_values(t) and (s > t).any():
             raise ValueError("a reverse step needs s <= t (time runs from 1 to 0); got some s > t.")
-        if not x0_probs.is_floating_point():
-            x0_probs = F.one_hot(self.validate(x0_probs, "x0"), self.vocab_size)
-        elif tuple(x0_probs.shape) != (*x_t.shape, self.vocab_size):
-            raise ValueError(f"x0_probs must have shape {(*x_t.shape, self.vocab_size)}; got {tuple(x0_probs.shape)}.")
-        r = self.reveal_probability(t, s).reshape(-1, *([1] * x_t.ndim))
+        x0_probs = self._check_x0_probs(x0_probs, x_t)
+        r = self._reveal_probability(t, s, "ancestral").reshape(-1, *([1] * x_t.ndim))
         masked = (x_t == self.mask_id).unsqueeze(-1)
         reveal = torch.cat([r * x0_probs.double(), (1 - r).expand(*x_t.shape, 1)], dim=-1)
         return torch.where(masked, reveal, F.one_hot(x_t, self.vocab_size + 1).double())
@@ -224,7 +237,7 @@ class MaskedProcess(CategoricalProcess):
 
     def _step(self, x_t: Tensor, t: Tensor, s: Tensor, output: Tensor, generator, method: str) -> Tensor:
         """Reveal each masked token w.p. r(t, s, method); revealed tokens never change. Shape (B, L)."""
-        return self.reveal(x_t, output, self.reveal_probability(t, s, method), generator)
+        return self.reveal(x_t, output, self._reveal_probability(t, s, method), generator)
 
     def _denoise(self, x_t: Tensor, t: Tensor, output: Tensor, generator, mode: str) -> Tensor:
         """Decode every remaining mask (``"argmax"`` of the logits, MDLM's last step, or a ``"sample"``); keep the

@@ -8,11 +8,19 @@ Times are tensors of shape (B,), one clock per example; ``t = 0`` is clean data 
 :meth:`Process.step`, :meth:`Process.denoise`, …) checks its arguments once and then calls the matching underscored
 method (``_corrupt``, ``_loss``, ``_step``, ``_denoise``), which holds only the math. Samplers and training loops
 validate at their own entry and call the underscored methods in their loops, so no step pays for checks — on a GPU
-every value check is a host–device synchronisation.
+every value check is a host–device synchronisation. The remaining public helpers that samplers call per step
+(:meth:`Process.hold`, :meth:`Process.mix`, :meth:`Process.predict`, :meth:`Process.correct`, and each subclass's
+conversions) take trusted inputs and say so.
+
+**Empty batches** (B = 0) work in the elementwise methods (:meth:`Process.prior`, :meth:`Process.corrupt`,
+:meth:`Process.loss`, :meth:`Process.step`, :meth:`Process.denoise`) and return empty results; the Monte-Carlo
+estimates (:meth:`Process.training_loss`, :meth:`Process.loss_fn`, :meth:`Process.sample_times`) refuse them, since a
+mean over no example is NaN.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
@@ -20,7 +28,15 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from ._checks import check_float_tensor, check_positive_int, check_time, has_values
+from ._checks import (
+    check_device,
+    check_float_tensor,
+    check_generator,
+    check_positive_int,
+    check_shape,
+    check_time,
+    has_values,
+)
 from ._random import stratified_times
 from .schedules import Schedule
 
@@ -99,15 +115,27 @@ class Process(ABC):
     def _times(self, t, x: Tensor, name: str = "t") -> Tensor:
         return check_time(t, batch=x.shape[0], name=name, device=x.device).to(x.device)
 
+    @staticmethod
+    def _per_example(v: Tensor) -> Tensor:
+        """(B, ...) -> (B, N) with N the number of elements per example (also for B = 0 and for shape (B,))."""
+        return v.reshape(v.shape[0], math.prod(v.shape[1:]))
+
     # -- forward process ----------------------------------------------------------------------------------------------
 
-    @abstractmethod
     def prior(self, shape: tuple[int, ...], generator: torch.Generator | None = None, device=None) -> Tensor:
-        """A batch drawn from the t = 1 distribution, of shape ``shape`` = (B, *event_shape)."""
+        """A batch drawn from the t = 1 distribution, of shape ``shape`` = (B, *event_shape) (B = 0 allowed)."""
+        shape = check_shape(shape, "shape")
+        check_generator(generator)
+        return self._prior(shape, generator, check_device(device))
+
+    @abstractmethod
+    def _prior(self, shape: tuple[int, ...], generator: torch.Generator | None, device) -> Tensor:
+        """:meth:`prior` on trusted inputs."""
 
     def corrupt(self, x0: Tensor, t, generator: torch.Generator | None = None) -> Tensor:
         """Sample x_t ~ q(x_t | x_0). ``x0`` shape (B, ...), ``t`` shape (B,) or a number; returns shape of ``x0``."""
         x0 = self.validate(x0, "x0")
+        check_generator(generator)
         return self._corrupt(x0, self._times(t, x0), generator)
 
     @abstractmethod
@@ -115,7 +143,7 @@ class Process(ABC):
         """:meth:`corrupt` on trusted inputs."""
 
     def hold(self, x0: Tensor, t: Tensor, generator: torch.Generator | None) -> Tensor:
-        """What a *given* element looks like at time t when the rest of its modality is still being sampled.
+        """What a *given* element looks like at time t when the rest of its modality is still being sampled (trusted).
 
         The replacement method of conditioning (Song et al. 2021, imputation): by default a fresh draw of
         q(x_t | x₀), so the network sees the condition at the noise level it was trained on. The masked process
@@ -132,7 +160,12 @@ class Process(ABC):
         if x0.shape != x_t.shape:
             raise ValueError(f"x0 and x_t must have the same shape; got {tuple(x0.shape)} and {tuple(x_t.shape)}.")
         self.check_output(output, x_t)
-        return self._loss(output, x0, x_t, self._times(t, x0))
+        t = self._times(t, x0)
+        self._check_loss_setup(t)
+        return self._loss(output, x0, x_t, t)
+
+    def _check_loss_setup(self, t: Tensor) -> None:  # noqa: B027 - an optional hook, empty by default
+        """Checks of user-supplied loss settings at times ``t`` (e.g. a weighting callable), once at the door."""
 
     @abstractmethod
     def _loss(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
@@ -143,7 +176,8 @@ class Process(ABC):
     ) -> Tensor:
         """Training times, shape (B,): stratified ``(u + i/B) mod 1`` (or i.i.d. U[0, 1)), float32."""
         check_positive_int(batch, "batch")
-        return stratified_times(batch, generator=generator, device=device, antithetic=stratified)
+        check_generator(generator)
+        return stratified_times(batch, generator=generator, device=check_device(device), antithetic=stratified)
 
     def training_loss(
         self,
@@ -157,16 +191,31 @@ class Process(ABC):
         Draws the times (:meth:`sample_times`), then x_t (:meth:`corrupt`), and scores ``model(x_t, t)``. ``x0`` shape
         (B, ...); all randomness from ``generator``, in that order.
         """
-        x0 = self.validate(x0, "x0")
+        x0 = self._check_training(model, x0, generator, "x0")
         return self._training_loss(model, x0, generator, stratified, check_output=True)
 
+    def _check_training(self, model, x0, generator, name: str, values: bool = True) -> Tensor:
+        if not callable(model):
+            raise TypeError(f"model must be callable as model(x_t, t); got {type(model).__name__}.")
+        x0 = self.validate(x0, name, values=values)
+        if x0.ndim and x0.shape[0] == 0:
+            raise ValueError(f"{name} is an empty batch; the training loss is a mean over at least one example.")
+        check_generator(generator)
+        return x0
+
     def _training_loss(self, model, x0: Tensor, generator, stratified: bool, check_output: bool = False) -> Tensor:
-        t = self.sample_times(x0.shape[0], generator=generator, device=x0.device, stratified=stratified)
+        t = stratified_times(x0.shape[0], generator=generator, device=x0.device, antithetic=stratified)
+        t = t.to(self._time_dtype())
         x_t = self._corrupt(x0, t, generator)
         out = model(x_t, t)
         if check_output:
             self.check_output(out, x_t, "model output")
+            self._check_loss_setup(t)
         return self._loss(out, x0, x_t, t).mean()
+
+    def _time_dtype(self) -> torch.dtype:
+        """The dtype of training times (:meth:`sample_times`)."""
+        return torch.float32
 
     def loss_fn(self, generator: torch.Generator | None = None, stratified: bool = True):
         """``loss_fn(model, x0)`` for :func:`diffuse_edu.train.train`: :meth:`training_loss` with this generator.
@@ -176,9 +225,11 @@ class Process(ABC):
         """
         first = True
 
+        check_generator(generator)
+
         def fn(model, x0: Tensor) -> Tensor:
             nonlocal first
-            x0 = self.validate(x0, "batch", values=first)
+            x0 = self._check_training(model, x0, None, "batch", values=first)
             loss = self._training_loss(model, x0, generator, stratified, check_output=first)
             first = False
             return loss
@@ -214,6 +265,7 @@ class Process(ABC):
         method = self.check_method(method)
         if method in self.two_stage_methods:
             raise ValueError(f"{method!r} needs a second network call per step; use diffuse_edu.sampling for it.")
+        check_generator(generator)
         x_t, t, s = self._check_step(x_t, t, s, output)
         return self._step(x_t, t, s, output, generator, method)
 
@@ -242,6 +294,7 @@ class Process(ABC):
             generator: draws, for modes that draw.
         """
         mode = self.check_denoise_mode(mode)
+        check_generator(generator)
         x_t = self.validate_noisy(x_t, "x_t")
         self.check_output(output, x_t)
         return self._denoise(x_t, self._times(t, x_t), output, generator, mode)
@@ -253,7 +306,7 @@ class Process(ABC):
     # -- guidance -----------------------------------------------------------------------------------------------------
 
     def mix(self, strong: Tensor, weak: Tensor, omega: float) -> Tensor:
-        """ω·strong + (1 − ω)·weak, in the space where guidance is linear for this process.
+        """ω·strong + (1 − ω)·weak, in the space where guidance is linear for this process (trusted inputs).
 
         Gaussian outputs (ε, x₀, v) are affine in the score at a fixed (x_t, t), so they mix as they are; categorical
         processes override this to mix log-probabilities.

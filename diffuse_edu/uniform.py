@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._checks import has_values
 from ._random import rand
 from .categorical import CategoricalProcess, _draw
 from .schedules import Schedule, ScheduleLogLinear
@@ -83,7 +84,7 @@ class UniformProcess(CategoricalProcess):
 
     # ---- forward process -------------------------------------------------------------------------------------------
 
-    def prior(self, shape: tuple[int, ...], generator: torch.Generator | None = None, device=None) -> Tensor:
+    def _prior(self, shape: tuple[int, ...], generator: torch.Generator | None, device) -> Tensor:
         """Uniform random tokens of shape ``shape`` (long)."""
         u = rand(tuple(shape), generator, device, torch.float64)
         return (u * self.vocab_size).long().clamp_max(self.vocab_size - 1)
@@ -117,12 +118,9 @@ class UniformProcess(CategoricalProcess):
         """
         x_t = self.validate(x_t, "x_t")
         t, s = self._times(t, x_t, "t"), self._times(s, x_t, "s")
-        if (s > t).any():
+        if has_values(t) and (s > t).any():
             raise ValueError("a reverse step needs s <= t (time runs from 1 to 0); got some s > t.")
-        if not x0_probs.is_floating_point():
-            x0_probs = F.one_hot(self.validate(x0_probs, "x0"), self.vocab_size)
-        elif tuple(x0_probs.shape) != (*x_t.shape, self.vocab_size):
-            raise ValueError(f"x0_probs must have shape {(*x_t.shape, self.vocab_size)}; got {tuple(x0_probs.shape)}.")
+        x0_probs = self._check_x0_probs(x0_probs, x_t)
         return self._posterior_probs(x_t, x0_probs, t, s)
 
     def _posterior_probs(self, x_t: Tensor, x0_probs: Tensor, t: Tensor, s: Tensor) -> Tensor:
@@ -151,10 +149,16 @@ class UniformProcess(CategoricalProcess):
         """
         V, cd = self.vocab_size, self.compute_dtype
         # t = 0 has no noise and an infinite rate ratio; the integrand's contribution from [0, 1e-6] is negligible.
-        tc = t.to(cd).clamp_min(1e-6)
-        a = self._alpha(tc, x_t)  # (B, 1, 1)
-        beta = (-self.schedule._dalpha(tc) / self.schedule._alpha(tc)).reshape(-1, *([1] * (x_t.ndim - 1)))
-        u = (1 - a) / V
+        # The schedule is evaluated in float64 and u = (1 − α)/V formed there: in float32 α(1e-6) may round to 1
+        # (cosine: 1 − α ≈ 2e-8), which would make u = 0 and the integrand NaN.
+        tc = t.double().clamp_min(1e-6)
+        a64 = self.schedule._alpha(tc)
+        view = (-1, *([1] * x_t.ndim))
+        a = a64.to(cd).reshape(view)  # (B, 1, 1)
+        u = ((1 - a64) / V).to(cd).reshape(view)
+        # β = −α'/α; where α = 0 (t = 1 with α(1) = 0) the integrand tends to 0 (β ~ 1/α, divergence ~ α²).
+        beta64 = torch.where(a64 > 0, -self.schedule._dalpha(tc) / a64.clamp_min(1e-300), torch.zeros_like(a64))
+        beta = beta64.to(cd).reshape(-1, *([1] * (x_t.ndim - 1)))
         p = torch.softmax(output.to(cd), dim=-1)  # (B, L, V)
         is_x = F.one_hot(x_t, V).bool()
         p_x = (p * is_x).sum(-1, keepdim=True)
@@ -170,7 +174,7 @@ class UniformProcess(CategoricalProcess):
         div = s * (torch.expm1(log_r) - log_r)
         div = torch.where(is_x, torch.zeros_like(div), div)
         per_token = (beta.unsqueeze(-1) / V * div).sum(-1)  # (B, L)
-        return per_token.reshape(per_token.shape[0], -1).sum(-1).to(torch.promote_types(output.dtype, torch.float32))
+        return self._per_example(per_token).sum(-1).to(torch.promote_types(output.dtype, torch.float32))
 
     def _loss(self, output: Tensor, x0: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         """Per-example training loss, shape (B,): the continuous-time NELBO integrand (:meth:`elbo_terms`)."""
@@ -182,7 +186,8 @@ class UniformProcess(CategoricalProcess):
         a1 = self._alpha1()
         u1 = (1 - a1) / V
         kl = (a1 + u1) * math.log(V * (a1 + u1)) + ((V - 1) * u1 * math.log(V * u1) if u1 > 0 else 0.0)
-        L = x0[0].numel() if x0.ndim > 1 else 1
+        x0 = self.validate(x0, "x0")
+        L = math.prod(x0.shape[1:])
         return torch.full((x0.shape[0],), L * kl, dtype=torch.float64, device=x0.device)
 
     def nelbo(
