@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import random
@@ -109,7 +110,16 @@ def setup_distributed(distributed: bool | None, device) -> tuple[DistContext, to
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
+        # Later train() calls reuse the group; it is torn down once, when the script ends (as NCCL asks).
+        atexit.register(_destroy_process_group)
     return DistContext(rank, world, local, dist.get_backend()), device
+
+
+def _destroy_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 class LossModule(nn.Module):

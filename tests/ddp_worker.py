@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -132,6 +133,21 @@ def _audit(root: Path, log: list) -> None:
     sys.addaudithook(hook)
 
 
+class MethodLossNet(torch.nn.Module):
+    """A network whose loss is a method (like CausalTransformer.loss): loss_fn calls model.loss, not model(...)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.lin(x)
+
+    def loss(self, batch):
+        x, _, y = batch
+        return (self(x) - y).pow(2).mean()
+
+
 def run_ddp(out: Path) -> None:
     from safetensors.torch import save_file
 
@@ -149,7 +165,22 @@ def run_ddp(out: Path) -> None:
         checkpoint_dir=out / "ck_resumed",
         resume=out / "ck" / "step_00000020",
     )
+    # A loss that calls a method of the model, and a data callable every rank draws identically (a warning).
+    torch.manual_seed(1)
+    method = train(MethodLossNet(), lambda m, b: m.loss(b), **{**ddp_kwargs(DDP_BATCH), "steps": 3, "warmup": 0})
+    x, t, y = make_data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(
+            MethodLossNet(),
+            lambda m, b: m.loss(b),
+            lambda: (x[:8], t[:8], y[:8]),
+            steps=1,
+            device="cpu",
+            progress=False,
+        )
     tensors = {f"model.{k}": v for k, v in res.model.state_dict().items()}
+    tensors |= {f"method.{k}": v for k, v in method.model.state_dict().items()}
     tensors |= {f"ema.{k}": v for k, v in res.ema_model.state_dict().items()}
     tensors |= {f"resumed.{k}": v for k, v in resumed.model.state_dict().items()}
     tensors |= {f"resumed_ema.{k}": v for k, v in resumed.ema_model.state_dict().items()}
@@ -162,6 +193,8 @@ def run_ddp(out: Path) -> None:
         "resumed_losses": resumed.losses,
         "resumed_from": str(resumed.resumed_from),
         "draws": loss.draws[:3],
+        "method_losses": method.losses,
+        "warnings": [str(w.message) for w in caught],
         "writes": writes,
         "seconds": res.seconds,
     }

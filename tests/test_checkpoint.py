@@ -184,6 +184,10 @@ def test_training_state_round_trips_exactly(tmp_path):
     assert got["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)  # a tuple again
     assert got["nested"] == [{"__reserved": 1, 2: "int key"}, (1, 2.5, None, True)]
     assert got["nan"] != got["nan"]
+    collide = {"a/b": torch.zeros(1), "a": {"b": torch.ones(1)}}
+    save_checkpoint(tmp_path / "c", nn.Linear(2, 2), state=collide)
+    got = load_checkpoint(tmp_path / "c", nn.Linear(2, 2)).state
+    assert torch.equal(got["a/b"], torch.zeros(1)) and torch.equal(got["a"]["b"], torch.ones(1))
     with pytest.raises(TypeError, match="state value at state/bad is a set"):
         save_checkpoint(tmp_path / "t", nn.Linear(2, 2), state={"bad": {1, 2}})
 

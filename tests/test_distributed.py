@@ -74,6 +74,20 @@ def test_ranks_hold_identical_weights_and_ema(launched):
             assert torch.equal(t0[k], t1[k]), k
 
 
+def test_a_loss_calling_a_model_method_is_synchronised(launched):
+    # loss_fn(model, batch) = model.loss(batch) bypasses model(...): DDP still averages the gradients, because the whole
+    # loss runs inside DDP's forward (train's LossModule).
+    _, (r0, r1), (t0, t1), _ = launched
+    assert r0["method_losses"] == r1["method_losses"] and len(r0["method_losses"]) == 3
+    assert all(torch.equal(t0[k], t1[k]) for k in t0 if k.startswith("method."))
+
+
+def test_identical_batches_on_every_rank_are_reported_by_rank_0(launched):
+    _, (r0, r1), _, _ = launched
+    assert any("every DDP rank drew the same first batch" in m for m in r0["warnings"])
+    assert not any("same first batch" in m for m in r1["warnings"])
+
+
 def test_only_rank_0_wrote_files(launched):
     out, (r0, r1), _, _ = launched
     assert r1["writes"] == []
