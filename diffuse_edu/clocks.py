@@ -11,6 +11,8 @@ returns a dict name → times of shape (B,):
   chosen uniformly, is clean (t = 0) while the others keep their noisy times: the diagonal plus the axes.
 * :class:`Grouped` — modalities in one group share a clock, groups are independent: the paper's tabular setting
   (one clock for all columns, or one per column type), and :class:`Decoupled` / :class:`Unified` as its two ends.
+* :class:`Mixture` — each example takes its times from one of several clocks, chosen at random: e.g. half the batch
+  on one shared clock (the diagonal, for joint sampling) and half decoupled (every conditional, for imputation).
 
 Every clock takes ``clean=(names…)``: those modalities are always at t = 0 (e.g. ``Decoupled(clean=("label",))``
 trains a label → point conditional model only). Randomness is drawn in a fixed order, whatever the values, so seeded
@@ -24,10 +26,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ._checks import check_positive_int, check_probability
+from ._checks import check_device, check_generator, check_names, check_positive_int, check_probability
 from ._random import rand
 
-__all__ = ["Clock", "Decoupled", "Unified", "AxisMixture", "Grouped"]
+__all__ = ["Clock", "Decoupled", "Unified", "AxisMixture", "Grouped", "Mixture"]
 
 
 class Clock:
@@ -38,9 +40,7 @@ class Clock:
     """
 
     def __init__(self, clean: Sequence[str] = ()):
-        if isinstance(clean, str) or not all(isinstance(c, str) for c in clean):
-            raise TypeError(f"clean must be a sequence of modality names, e.g. ('label',); got {clean!r}.")
-        self.clean = tuple(clean)
+        self.clean = check_names(clean, "clean (a sequence of modality names, e.g. ('label',))", allow_empty=True)
 
     def check_names(self, names: Sequence[str]) -> None:
         """Raise a clear error if this clock refers to a modality outside ``names``."""
@@ -55,8 +55,10 @@ class Clock:
     def __call__(
         self, names: Sequence[str], batch: int, generator: torch.Generator | None = None, device=None
     ) -> dict[str, Tensor]:
-        names = tuple(names)
+        names = check_names(names, "names")
         check_positive_int(batch, "batch")
+        check_generator(generator)
+        device = check_device(device)
         self.check_names(names)
         ts = self._draw(names, batch, generator, device)
         for n in self.clean:
@@ -152,6 +154,8 @@ class Grouped(Clock):
     @classmethod
     def by_kind(cls, processes: dict, clean: Sequence[str] = ()) -> Grouped:
         """One clock per process kind (e.g. all Gaussian columns share one, all masked columns another)."""
+        if not hasattr(processes, "items") or not processes:
+            raise TypeError(f"processes must be a non-empty dict name -> Process; got {processes!r}.")
         kinds: dict[str, list[str]] = {}
         for name, proc in processes.items():
             kinds.setdefault(proc.kind, []).append(name)
@@ -167,3 +171,45 @@ class Grouped(Clock):
             if n not in ts:
                 ts[n] = rand(batch, generator, device)
         return {n: ts[n] for n in names}
+
+
+class Mixture(Clock):
+    """Each example draws its times from one of ``clocks``, chosen with probabilities ``probs``.
+
+    Args:
+        clocks: two or more clocks (not mixtures themselves).
+        probs: their probabilities (non-negative, summing to 1); default uniform.
+        clean: modalities always at t = 0.
+
+    Draws: each clock's full batch in order, then U(B) to choose per example.
+    """
+
+    def __init__(self, clocks: Sequence[Clock], probs: Sequence[float] | None = None, clean: Sequence[str] = ()):
+        super().__init__(clean)
+        clocks = tuple(clocks) if not isinstance(clocks, Clock) else ()
+        if len(clocks) < 2 or not all(isinstance(c, Clock) and not isinstance(c, Mixture) for c in clocks):
+            raise TypeError(f"clocks must be two or more Clock objects (not Mixtures); got {clocks!r}.")
+        probs = (
+            [1.0 / len(clocks)] * len(clocks) if probs is None else [check_probability(p, "probs[i]") for p in probs]
+        )
+        if len(probs) != len(clocks) or abs(sum(probs) - 1.0) > 1e-9:
+            raise ValueError(f"probs must have one probability per clock, summing to 1; got {probs!r}.")
+        self.clocks, self.probs = clocks, tuple(probs)
+
+    def referenced(self) -> tuple[str, ...]:
+        return self.clean + tuple(n for c in self.clocks for n in c.referenced())
+
+    def _draw(self, names, batch, generator, device):
+        draws = [c(names, batch, generator, device) for c in self.clocks]
+        u = rand(batch, generator, device)
+        edges = torch.tensor(self.probs, dtype=torch.float64).cumsum(0)[:-1].tolist()
+        pick = torch.zeros(batch, dtype=torch.long, device=u.device)
+        for e in edges:  # which clock: the first whose cumulative probability exceeds u
+            pick = pick + (u >= e).long()
+        ts = {}
+        for n in names:
+            t = draws[0][n]
+            for i in range(1, len(draws)):
+                t = torch.where(pick == i, draws[i][n], t)
+            ts[n] = t
+        return ts

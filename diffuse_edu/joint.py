@@ -20,7 +20,15 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_number, check_time
+from ._checks import (
+    check_device,
+    check_event_shape,
+    check_generator,
+    check_names,
+    check_number,
+    check_positive_int,
+    check_time,
+)
 from .clocks import Clock, Decoupled
 from .process import Process
 
@@ -54,6 +62,8 @@ class JointProcess:
                 raise TypeError(f"modality names must be non-empty strings; got {name!r}.")
             if not isinstance(proc, Process):
                 raise TypeError(f"processes[{name!r}] must be a diffuse_edu Process; got {type(proc).__name__}.")
+        if loss_weights is not None and not isinstance(loss_weights, Mapping):
+            raise TypeError(f"loss_weights must be a dict name -> weight; got {type(loss_weights).__name__}.")
         self.processes: dict[str, Process] = dict(processes)
         self.names: tuple[str, ...] = tuple(self.processes)
         weights = dict(loss_weights or {})
@@ -64,7 +74,7 @@ class JointProcess:
         self.event_shapes: dict[str, tuple[int, ...]] | None = None
         if event_shapes is not None:
             self._check_names(event_shapes, "event_shapes", complete=True)
-            self.event_shapes = {n: tuple(int(d) for d in event_shapes[n]) for n in self.names}
+            self.event_shapes = {n: check_event_shape(event_shapes[n], f"event_shapes[{n!r}]") for n in self.names}
         self.mask_clean_loss = bool(mask_clean_loss)
 
     def __repr__(self) -> str:
@@ -159,13 +169,21 @@ class JointProcess:
 
         Args:
             shapes: name → event shape (without batch); default :attr:`event_shapes`.
-            batch: B.
+            batch: B (0 gives empty tensors).
+            names: a subset of the modality names (default all).
         Returns:
             name → tensor of shape (B, *event_shape).
         """
-        names = self.names if names is None else tuple(n for n in self.names if n in names)
+        check_positive_int(batch, "batch", minimum=0)
+        check_generator(generator)
+        device = check_device(device)
+        if names is None:
+            names = self.names
+        else:
+            self._check_names({n: None for n in check_names(names, "names")}, "names")
+            names = tuple(n for n in self.names if n in names)
         shapes = self._shapes(shapes, names)
-        return {n: self.processes[n].prior((batch, *shapes[n]), generator=generator, device=device) for n in names}
+        return {n: self.processes[n]._prior((batch, *shapes[n]), generator, device) for n in names}
 
     def _shapes(self, shapes, names) -> dict[str, tuple[int, ...]]:
         if shapes is None:
@@ -176,15 +194,7 @@ class JointProcess:
         missing = [n for n in names if n not in shapes]
         if missing:
             raise ValueError(f"shapes is missing modality(ies) {missing}.")
-        out = {}
-        for n in names:
-            shape = shapes[n]
-            if isinstance(shape, int) or not all(
-                isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape
-            ):
-                raise ValueError(f"shapes[{n!r}] must be a tuple of positive ints (the event shape); got {shape!r}.")
-            out[n] = tuple(shape)
-        return out
+        return {n: check_event_shape(shapes[n], f"shapes[{n!r}]") for n in names}
 
     def corrupt(
         self, x0s: Mapping[str, Tensor], ts: Mapping[str, Tensor], generator: torch.Generator | None = None
@@ -198,6 +208,7 @@ class JointProcess:
         x0s = self.validate(x0s, "x0s", complete=False)
         if not x0s:
             raise ValueError("x0s is empty; pass at least one modality.")
+        check_generator(generator)
         first = next(iter(x0s.values()))
         ts = self.validate_times(ts, first.shape[0], list(x0s), device=first.device)
         return {n: self.processes[n]._corrupt(x0s[n], ts[n].to(x0s[n].device), generator) for n in x0s}
@@ -214,6 +225,12 @@ class JointProcess:
         """Per-modality, per-example losses (unweighted), name → shape (B,); zero where t = 0 if ``mask_clean_loss``."""
         x0s = self.validate(x0s, "x0s")
         xts = self.validate(xts, "xts", noisy=True)
+        for n in self.names:
+            if x0s[n].shape != xts[n].shape:
+                raise ValueError(
+                    f"x0s[{n!r}] and xts[{n!r}] must have the same shape; got {tuple(x0s[n].shape)} and "
+                    f"{tuple(xts[n].shape)}."
+                )
         batch = next(iter(x0s.values())).shape[0]
         ts = self.validate_times(ts, batch, self.names)
         self.check_outputs(outputs, xts, "outputs")
@@ -290,7 +307,10 @@ class JointProcess:
             clock: the training clock (default :class:`~diffuse_edu.clocks.Decoupled`).
             return_terms: also return the per-modality mean losses (a dict of 0-d tensors).
         """
+        if not callable(net):
+            raise TypeError(f"net must be callable as net(xs, ts) -> dict; got {type(net).__name__}.")
         x0s = self.validate(x0s, "x0s")
+        check_generator(generator)
         return self._training_loss(net, x0s, self._clock(clock), generator, True, return_terms)
 
     def _training_loss(self, net, x0s, clock: Clock, generator, check_output: bool, return_terms: bool = False):
@@ -318,10 +338,13 @@ class JointProcess:
         structural checks only (no host–device synchronisation per step on a GPU).
         """
         clock = self._clock(clock)
+        check_generator(generator)
         first = True
 
         def fn(model: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
             nonlocal first
+            if not callable(model):
+                raise TypeError(f"model must be callable as model(xs, ts) -> dict; got {type(model).__name__}.")
             x0s = self.validate(batch, "batch", values=first)
             loss = self._training_loss(model, x0s, clock, generator, check_output=first)
             first = False
@@ -339,8 +362,16 @@ class SingleModality(nn.Module):
 
     def __init__(self, net: Callable[[Tensor, Tensor], Tensor], name: str = "x"):
         super().__init__()
+        if not callable(net):
+            raise TypeError(f"net must be callable as net(x_t, t); got {type(net).__name__}.")
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name must be a non-empty str; got {name!r}.")
         self.net = net
         self.name = name
 
     def forward(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        for what, d in (("xs", xs), ("ts", ts)):
+            if not isinstance(d, Mapping) or self.name not in d:
+                got = sorted(d) if isinstance(d, Mapping) else type(d).__name__
+                raise ValueError(f"{what} must be a dict holding modality {self.name!r}; got {got}.")
         return {self.name: self.net(xs[self.name], ts[self.name])}

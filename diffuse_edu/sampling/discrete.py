@@ -15,13 +15,12 @@ same iteration (the draws are then independent instead of joint): see :func:`sim
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from .._checks import check_positive_int
+from .._checks import check_number, check_positive_int, check_shape
 from ..grids import make_grid
 from ..joint import JointProcess, SingleModality
 from ..masked import MaskedProcess
@@ -44,7 +43,7 @@ def reveal_schedule(process: MaskedProcess, grid: Tensor, method: str = "ancestr
     if not isinstance(process, MaskedProcess):
         raise TypeError(f"process must be a MaskedProcess; got {type(process).__name__}.")
     grid = make_grid(grid, None)
-    r = process.reveal_probability(grid[:-1], grid[1:], process.check_method(method)).clone()
+    r = process._reveal_probability(grid[:-1], grid[1:], process.check_method(method)).clone()
     r[-1] = 1.0  # the final denoise decodes every remaining mask
     return r
 
@@ -58,16 +57,24 @@ def simultaneous_reveal_probability(reveal_probs: Tensor, length: int) -> float:
     iteration, independent and joint draws coincide).
     """
     check_positive_int(length, "length")
-    r = torch.as_tensor(reveal_probs).double()
+    if not isinstance(reveal_probs, Tensor):
+        try:
+            reveal_probs = torch.as_tensor(reveal_probs, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"reveal_probs must be a 1-D tensor of probabilities; got {reveal_probs!r:.60}.") from None
+    r = reveal_probs.double()
     if r.ndim != 1 or not ((r >= 0) & (r <= 1)).all():
         raise ValueError("reveal_probs must be a 1-D tensor of probabilities in [0, 1].")
     survive = torch.cumprod(torch.cat([torch.ones(1, dtype=r.dtype), 1 - r[:-1]]), 0)
     pi = r * survive
-    e = torch.zeros(length + 1, dtype=torch.float64)
-    e[0] = 1.0
-    for p in pi.tolist():  # e_j(π) by the usual recursion, one variable at a time
-        e[1:] = e[1:].clone() + p * e[:-1].clone()
-    return float(1.0 - math.factorial(length) * e[length])
+    # f_j = j! e_j(π) by the recursion e_j ← e_j + p e_{j−1}, i.e. f_j ← f_j + j p f_{j−1}: it stays in [0, 1] (a
+    # probability) where j! and e_j alone would overflow and underflow for long sequences.
+    f = torch.zeros(length + 1, dtype=torch.float64)
+    f[0] = 1.0
+    j = torch.arange(1, length + 1, dtype=torch.float64)
+    for p in pi.tolist():
+        f[1:] = f[1:].clone() + j * p * f[:-1].clone()
+    return float(min(max(1.0 - f[length].item(), 0.0), 1.0))
 
 
 def _check(model, process, cls, shape, steps):
@@ -75,15 +82,14 @@ def _check(model, process, cls, shape, steps):
         raise TypeError(f"process must be a {cls.__name__}; got {type(process).__name__}.")
     if not callable(model):
         raise TypeError(f"model must be callable as model(x_t, t); got {type(model).__name__}.")
-    shape = tuple(shape)
-    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
-        raise ValueError(f"shape must be (B, L, ...) of positive ints; got {shape!r}.")
+    shape = check_shape(shape, "shape", allow_empty_batch=False)
     check_positive_int(steps, "steps")
     return shape
 
 
-def _grid(grid, steps: int, t_eps: float) -> Tensor:
-    g = make_grid(grid, steps, t_eps=t_eps)
+def _grid(grid, steps: int, t_eps: float, schedule) -> Tensor:
+    check_number(t_eps, "t_min", 0.0, 1.0, strict_low=True, strict_high=True)
+    g = make_grid(grid, steps, schedule, t_eps=t_eps)
     if g.numel() != steps + 1:
         raise ValueError(f"a grid tensor must have steps + 1 = {steps + 1} times; got {g.numel()}.")
     return g
@@ -130,7 +136,8 @@ def sample_masked(
         shape: (B, L) (any (B, ...) works).
         steps: number of iterations (grid intervals); the last one is the final denoise.
         method: ``"ancestral"`` (exact), ``"euler"`` or ``"tau-leaping"``, see :mod:`diffuse_edu.masked`.
-        grid: ``"official"`` (``linspace(1, t_min, steps)`` then 0), ``"uniform"`` or a tensor of steps + 1 times.
+        grid: ``"official"`` (``linspace(1, t_min, steps)`` then 0), ``"uniform"``, ``"edm"`` (on the process's
+            schedule; needs α(1) > 0) or a tensor of steps + 1 times.
         final: how the final denoise decodes masks: ``"sample"`` (a draw; for ancestral this *is* the exact last step
             to t = 0) or ``"argmax"`` (MDLM's greedy last step).
         device: where to build tensors (default: the model's device).
@@ -139,7 +146,7 @@ def sample_masked(
         states from the prior, if asked) and ``still_masked_before_final`` (a float).
     """
     shape = _check(model, process, MaskedProcess, shape, steps)
-    times = _grid(grid, steps, t_min)
+    times = _grid(grid, steps, t_min, process.schedule)
     return _run(model, process, shape, steps, times, method, final, cache, generator, return_trajectory, device, t_min)
 
 
@@ -166,7 +173,7 @@ def sample_uniform(
     shape = _check(model, process, UniformProcess, shape, steps)
     if isinstance(grid, str) and grid == "official":
         raise ValueError("sample_uniform supports grid='uniform' or a tensor grid ending at 0.")
-    times = _grid(grid, steps, 1e-5)
+    times = _grid(grid, steps, 1e-5, process.schedule)
     if times[-1].item() != 0.0:
         raise ValueError(f"a uniform-process grid must end at t = 0; got {times[-1].item()}.")
     return _run(

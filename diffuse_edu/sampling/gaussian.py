@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._checks import check_positive_int
+from .._checks import check_positive_int, check_shape
 from ..gaussian import GaussianProcess
 from ..grids import make_grid
 from ..joint import JointProcess, SingleModality
@@ -58,9 +58,7 @@ def _setup(model, process, shape, steps, method, grid, t_max, t_min, x_init):
         raise TypeError(f"process must be a GaussianProcess; got {type(process).__name__}.")
     if not callable(model):
         raise TypeError(f"model must be callable as model(x_t, t); got {type(model).__name__}.")
-    shape = tuple(shape)
-    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
-        raise ValueError(f"shape must be (B, ...) of positive ints; got {shape!r}.")
+    shape = check_shape(shape, "shape", allow_empty_batch=False)
     if not isinstance(grid, Tensor):
         check_positive_int(steps, "steps")
     times = make_grid(grid, steps, process.schedule, t_max, t_min)

@@ -59,7 +59,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from .._checks import check_positive_int, has_values
+from .._checks import (
+    check_device,
+    check_event_shape,
+    check_generator,
+    check_names,
+    check_number,
+    check_positive_int,
+    has_values,
+)
 from .._random import derived_generator
 from ..grids import make_grid
 from ..guidance import NoisyGuidance
@@ -161,31 +169,47 @@ class _Plan:
         return 0.0 if n not in self.grids else self.grids[n][self.local(n, k)].item()
 
 
+def _mapping(value, what: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be a dict keyed by modality name (or None); got {type(value).__name__}.")
+    return dict(value)
+
+
 def _resolve_grids(joint, names, steps, grids, t_eps) -> dict[str, Tensor]:
-    grids = dict(grids or {})
+    """Every modality's grid; entries for modalities that are not sampled are checked too (a typo is a typo)."""
+    grids = _mapping(grids, "grids")
     joint._check_names(grids, "grids")
     if isinstance(steps, Mapping):
         joint._check_names(steps, "steps")
+        for n, v in steps.items():
+            check_positive_int(v, f"steps[{n!r}]")
+    else:
+        check_positive_int(steps, "steps")
     out = {}
-    for n in names:
+    for n in dict.fromkeys([*names, *grids]):
         g = grids.get(n, "uniform")
         n_steps = steps.get(n, 50) if isinstance(steps, Mapping) else steps
-        if not isinstance(g, Tensor):
-            check_positive_int(n_steps, f"steps for modality {n!r}")
-        out[n] = make_grid(g, n_steps, joint[n].schedule, t_eps=t_eps)
+        grid = make_grid(g, n_steps, joint[n].schedule, t_eps=t_eps)
+        if n in names:
+            out[n] = grid
     return out
 
 
 def _make_plan(joint, sampled, fully_given, steps, grids, methods, final, align, t_eps) -> _Plan:
-    if align not in ALIGNS:
+    if not any(align is a or (isinstance(align, str) and align == a) for a in ALIGNS):
         raise ValueError(f"align must be one of {ALIGNS}; got {align!r}.")
+    t_eps = check_number(t_eps, "t_eps", 0.0, 1.0, strict_low=True, strict_high=True)
     grids_ = _resolve_grids(joint, sampled, steps, grids, t_eps)
     K = max(g.numel() - 1 for g in grids_.values())
     offsets = {n: (0 if align == "start" else K - (g.numel() - 1)) for n, g in grids_.items()}
-    methods = dict(methods or {})
+    methods = _mapping(methods, "methods")
     joint._check_names(methods, "methods")
-    final = dict(final or {})
+    final = _mapping(final, "final")
     joint._check_names(final, "final")
+    methods = {n: joint[n].check_method(m) for n, m in methods.items()}
+    final = {n: joint[n].check_denoise_mode(m) for n, m in final.items()}
     return _Plan(
         sampled=sampled,
         fully_given=fully_given,
@@ -236,8 +260,13 @@ def count_nfe(
             strict subset).
         The rest as in :func:`sample_joint_iter`.
     """
+    if not isinstance(joint, JointProcess):
+        raise TypeError(f"joint must be a JointProcess; got {type(joint).__name__}.")
+    if guidance is not None and not isinstance(guidance, NoisyGuidance):
+        raise TypeError(f"guidance must be a NoisyGuidance or None; got {type(guidance).__name__}.")
+    if sampled is not None:
+        joint._check_names({n: None for n in check_names(sampled, "sampled", allow_empty=True)}, "sampled")
     names = list(joint.names) if sampled is None else [n for n in joint.names if n in sampled]
-    joint._check_names({n: None for n in (sampled or [])}, "sampled")
     if not names:
         raise ValueError("sampled is empty: there is nothing to sample.")
     fully_given = [n for n in joint.names if n not in names]
@@ -248,11 +277,11 @@ def count_nfe(
 
 
 def _check_given(joint, given, given_mask, batch, shapes):
-    """Validate ``given`` and ``given_mask``; return (given dict, masks (B, *event) bool or None, batch)."""
-    given = dict(given or {})
+    """Validate ``given``, ``given_mask`` and ``shapes``; return (given, masks (B, *event) bool, batch, shapes)."""
+    given = _mapping(given, "given")
     if given:
         given = joint.validate(given, "given", complete=False)
-    given_mask = dict(given_mask or {})
+    given_mask = _mapping(given_mask, "given_mask")
     joint._check_names(given_mask, "given_mask")
     stray = [n for n in given_mask if n not in given]
     if stray:
@@ -267,6 +296,7 @@ def _check_given(joint, given, given_mask, batch, shapes):
     check_positive_int(batch, "batch")
     if shapes is not None:
         joint._check_names(shapes, "shapes")
+        shapes = {n: check_event_shape(v, f"shapes[{n!r}]") for n, v in shapes.items()}
         for n in given:
             if n in shapes and tuple(given[n].shape[1:]) != tuple(shapes[n]):
                 raise ValueError(f"given[{n!r}] has shape {tuple(given[n].shape)}; expected (B, *{tuple(shapes[n])}).")
@@ -285,7 +315,7 @@ def _check_given(joint, given, given_mask, batch, shapes):
                 f"{shape} (per element), or a shape broadcastable to it."
             ) from None
         masks[n] = m
-    return given, masks, batch
+    return given, masks, batch, shapes
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -321,16 +351,16 @@ class _JointRun:
     ):
         if not isinstance(joint, JointProcess):
             raise TypeError(f"joint must be a JointProcess; got {type(joint).__name__}.")
-        given, masks, batch = _check_given(joint, given, given_mask, batch, shapes)
+        given, masks, batch, shapes = _check_given(joint, given, given_mask, batch, shapes)
         if guidance is not None and not isinstance(guidance, NoisyGuidance):
             raise TypeError(f"guidance must be a NoisyGuidance or None; got {type(guidance).__name__}.")
         if not callable(net):
             raise TypeError(f"net must be callable as net(xs, ts) -> dict; got {type(net).__name__}.")
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}.")
+        check_generator(generator)
+        device = check_device(device)
         self.joint, self.net, self.batch, self.generator = joint, net, batch, generator
         self.denoise_last, self.cache = bool(denoise_last), bool(cache)
-        self.device = device = torch.device(device) if device is not None else model_device(net)
+        self.device = device = device if device is not None else model_device(net)
 
         # Which modalities are given everywhere, which are sampled (with which rows / elements held).
         fully_given = [n for n in given if n not in masks or (has_values(masks[n]) and bool(masks[n].all()))]
@@ -368,30 +398,38 @@ class _JointRun:
         self.zeros = torch.zeros(batch, dtype=self.dtype, device=device)
 
         # The prior (or init) of every sampled modality, in name order; then the held entries put in place.
-        init = dict(init or {})
+        init = _mapping(init, "init")
         joint._check_names(init, "init")
+        if [n for n in init if n in fully_given]:
+            raise ValueError(
+                f"init names modality(ies) {[n for n in init if n in fully_given]} that are given everywhere; "
+                "init is the starting state of a sampled modality."
+            )
         xs: dict[str, Tensor] = {n: self.given[n] for n in fully_given}
         for n in sampled:
-            if n in init:
-                x = joint[n].validate_noisy(init[n], f"init[{n!r}]").to(device)
-                if x.shape[0] != batch:
-                    raise ValueError(f"init[{n!r}] has batch size {x.shape[0]}; expected {batch}.")
-                xs[n] = x
-                continue
             if n in given:
                 shape = tuple(given[n].shape[1:])
             elif shapes is not None and n in shapes:
-                shape = joint._shapes(shapes, [n])[n]
+                shape = shapes[n]
             elif joint.event_shapes is not None:
                 shape = joint.event_shapes[n]
+            elif n in init:
+                shape = None  # init fixes the shape
             else:
                 raise ValueError(f"pass shapes={{{n!r}: event_shape}} (or build the JointProcess with event_shapes).")
-            xs[n] = joint[n].prior((batch, *shape), generator=generator, device=device)
+            if n in init:
+                x = joint[n].validate_noisy(init[n], f"init[{n!r}]").to(device)
+                want = (batch, *shape) if shape is not None else (batch, *x.shape[1:])
+                if tuple(x.shape) != want:
+                    raise ValueError(f"init[{n!r}] has shape {tuple(x.shape)}; expected {want}.")
+                xs[n] = x
+            else:
+                xs[n] = joint[n].prior((batch, *shape), generator=generator, device=device)
         for n in self.masks:
             xs[n] = torch.where(self.masks[n], self.held(n, self.plan.time(n, 0)), xs[n])
         self.xs = {n: xs[n] for n in joint.names}
         self.nfe = 0
-        self.checked = False
+        self.checked = self.checked_weak = False
 
     # -- helpers ------------------------------------------------------------------------------------------------------
 
@@ -439,6 +477,10 @@ class _JointRun:
                     ts_w[n] = torch.where(rows, self.full(sigma), ts_in[n])
             weak = self.net(xs_w, ts_w)
             self.nfe += 1
+            if not self.checked_weak:
+                # The weak call sees the condition re-noised: check its outputs too, once.
+                joint.check_outputs(weak, {n: xs_in[n] for n in sampled}, "network output (guidance, weak call)")
+                self.checked_weak = True
             out = {n: joint[n].mix(out[n], weak[n], self.guidance.omega) for n in sampled}
         return out
 
