@@ -15,6 +15,14 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from .._checks import (
+    check_float_tensor,
+    check_index_tensor,
+    check_module_input,
+    check_positive_int,
+    check_time,
+    net_checks_values,
+)
 from .embeddings import TimeEmbedding
 from .mlp import _FiLMBlock
 
@@ -46,22 +54,26 @@ class JointMLP(nn.Module):
         token_dim: int = 64,
     ):
         super().__init__()
-        continuous = dict({"point": 2} if continuous is None else continuous)
-        discrete = {k: tuple(v) for k, v in ({"label": (1, 8)} if discrete is None else discrete).items()}
+        continuous = {"point": 2} if continuous is None else continuous
+        discrete = {"label": (1, 8)} if discrete is None else discrete
+        for what, d in (("continuous", continuous), ("discrete", discrete)):
+            if not isinstance(d, Mapping) or not all(isinstance(k, str) and k for k in d):
+                raise TypeError(f"{what} must be a dict keyed by modality name (non-empty strings); got {d!r}.")
+        continuous, discrete = dict(continuous), dict(discrete)
         if not continuous and not discrete:
             raise ValueError("JointMLP needs at least one modality.")
         if set(continuous) & set(discrete):
             both = sorted(set(continuous) & set(discrete))
             raise ValueError(f"a modality cannot be both continuous and discrete: {both}.")
         for name, v in dict(hidden=hidden, depth=depth, time_dim=time_dim, token_dim=token_dim).items():
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}.")
+            check_positive_int(v, name)
         for name, d in continuous.items():
-            if isinstance(d, bool) or not isinstance(d, int) or d <= 0:
-                raise ValueError(f"continuous[{name!r}] must be a positive int dimension; got {d!r}.")
+            check_positive_int(d, f"continuous[{name!r}]")
         for name, lv in discrete.items():
-            if len(lv) != 2 or not all(isinstance(v, int) and v > 0 for v in lv):
+            ok = isinstance(lv, (tuple, list)) and len(lv) == 2
+            if not ok or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in lv):
                 raise ValueError(f"discrete[{name!r}] must be (length, vocab_size), two positive ints; got {lv!r}.")
+        discrete = {k: tuple(v) for k, v in discrete.items()}
         self._config = dict(
             continuous=continuous,
             discrete={k: list(v) for k, v in discrete.items()},
@@ -92,28 +104,44 @@ class JointMLP(nn.Module):
         """Rebuild from :meth:`config`."""
         return cls(**config)
 
-    def _check(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> int:
-        if set(xs) != set(self.names) or set(ts) != set(self.names):
-            raise ValueError(
-                f"JointMLP needs xs and ts for exactly {list(self.names)}; got {sorted(xs)} and {sorted(ts)}."
-            )
-        batch = None
+    def _check(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> tuple[int, dict[str, Tensor]]:
+        """Check the inputs (values on CPU only, see :mod:`diffuse_edu.nets.embeddings`); return B and the times."""
+        for what, d in (("xs", xs), ("ts", ts)):
+            if not isinstance(d, Mapping):
+                raise TypeError(f"JointMLP takes dicts name -> tensor; {what} is a {type(d).__name__}.")
+            missing, extra = [n for n in self.names if n not in d], [n for n in d if n not in self.names]
+            if missing or extra:
+                raise ValueError(
+                    f"{what} must hold exactly the modalities {list(self.names)}; "
+                    f"missing {missing}, unexpected {extra}."
+                )
+        batch, first, times = None, None, {}
         for n in self.names:
-            x, t = xs[n], ts[n]
-            want = (self.continuous[n],) if n in self.continuous else (self.discrete[n][0],)
+            x = xs[n]
+            values = net_checks_values(x)
+            if n in self.continuous:
+                check_float_tensor(x, f"xs[{n!r}]", values=values)
+                check_module_input(x, self, f"xs[{n!r}]")
+                want = (self.continuous[n],)
+            else:
+                # ids in [0, V]: the V clean tokens and the mask id V.
+                check_index_tensor(x, f"xs[{n!r}]", self.discrete[n][1] + 1, values=values)
+                want = (self.discrete[n][0],)
             if x.ndim != 2 or tuple(x.shape[1:]) != want:
                 raise ValueError(f"xs[{n!r}] must have shape (B, {want[0]}); got {tuple(x.shape)}.")
-            if (n in self.continuous) != x.is_floating_point():
-                kind = "a float tensor" if n in self.continuous else "an integer token tensor"
-                raise TypeError(f"xs[{n!r}] must be {kind}; got dtype {x.dtype}.")
-            batch = x.shape[0] if batch is None else batch
-            if x.shape[0] != batch or t.shape != (batch,):
-                raise ValueError(f"batch size mismatch at modality {n!r}: xs {tuple(x.shape)}, ts {tuple(t.shape)}.")
-        return batch
+            if batch is None:
+                batch, first = x.shape[0], n
+            elif x.shape[0] != batch:
+                raise ValueError(f"batch size mismatch: xs[{n!r}] has {x.shape[0]} rows, xs[{first!r}] has {batch}.")
+            times[n] = check_time(ts[n], batch=batch, name=f"ts[{n!r}]", device=x.device, values=values).to(x.device)
+        return batch, times
 
     def forward(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """``xs``: name → (B, D) floats or (B, L) tokens; ``ts``: name → (B,). Returns name → (B, D) or (B, L, V)."""
-        batch = self._check(xs, ts)
+        """``xs``: name → (B, D) floats or (B, L) tokens in [0, V]; ``ts``: name → (B,) or a number.
+
+        Returns name → (B, D) or (B, L, V). B = 0 gives empty outputs.
+        """
+        batch, ts = self._check(xs, ts)
         h = 0
         for n, layer in self.inp.items():
             h = h + layer(xs[n])  # (B, hidden)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_float_tensor, check_time
+from .._checks import check_float_tensor, check_module_input, check_positive_int, check_time, net_checks_values
 from .embeddings import TimeEmbedding
 
 __all__ = ["TimeMLP"]
@@ -51,8 +51,9 @@ class TimeMLP(nn.Module):
     ):
         super().__init__()
         for name, v in dict(dim=dim, hidden=hidden, depth=depth, time_dim=time_dim).items():
-            if not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}.")
+            check_positive_int(v, name)
+        if out_dim is not None:
+            check_positive_int(out_dim, "out_dim")
         self._config = dict(dim=dim, hidden=hidden, depth=depth, time_dim=time_dim, out_dim=out_dim)
         self.dim = dim
         self.time_embed = TimeEmbedding(time_dim)
@@ -71,11 +72,16 @@ class TimeMLP(nn.Module):
         return cls(**config)
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        """Args: ``x`` shape (B, dim), ``t`` shape (B,) (or a scalar) in [0, 1]. Returns shape (B, out_dim)."""
-        check_float_tensor(x, "x", min_ndim=2)
+        """Args: ``x`` shape (B, dim), ``t`` shape (B,) (or a scalar) in [0, 1]. Returns shape (B, out_dim).
+
+        Values are checked for CPU inputs only (see :mod:`diffuse_edu.nets.embeddings`); B = 0 gives an empty output.
+        """
+        values = net_checks_values(x)
+        check_float_tensor(x, "x", min_ndim=2, values=values)
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"x must have shape (B, {self.dim}); got shape {tuple(x.shape)}.")
-        t = check_time(t, batch=x.shape[0]).to(x.device)
+        check_module_input(x, self)
+        t = check_time(t, batch=x.shape[0], values=values).to(x.device)
         temb = self.time_embed(t)  # (B, time_dim)
         h = self.inp(x)  # (B, hidden)
         for block in self.blocks:

@@ -21,14 +21,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_index_tensor, check_time
+from .._checks import (
+    check_device,
+    check_generator,
+    check_index_tensor,
+    check_number,
+    check_positive_int,
+    check_time,
+    net_checks_values,
+)
 from .embeddings import TimeEmbedding
 
 __all__ = ["TransformerBlock", "DiffusionTransformer", "CausalTransformer"]
 
 
 def _check_tokens(x, name: str, vocab: int, max_len: int) -> Tensor:
-    check_index_tensor(x, name, vocab)
+    # Ids are range-checked on CPU only: on a GPU the check is a sync per call, and nn.Embedding asserts there anyway
+    # (see diffuse_edu.nets.embeddings).
+    check_index_tensor(x, name, vocab, values=net_checks_values(x))
     if x.ndim != 2:
         raise ValueError(f"{name} must have shape (B, L) of token ids; got shape {tuple(x.shape)}.")
     if not 1 <= x.shape[1] <= max_len:
@@ -105,8 +115,7 @@ class _TransformerTrunk(nn.Module):
                 raise ValueError(f"{name} must be a positive integer; got {val!r}.")
         if width % heads:
             raise ValueError(f"width={width} must be divisible by heads={heads}.")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1); got {dropout!r}.")
+        dropout = check_number(dropout, "dropout", 0.0, 1.0, strict_high=True)
         self.vocab_in, self.vocab_out, self.max_len = vocab_in, vocab_out, max_len
         self.width, self.depth, self.heads, self.dropout_p = width, depth, heads, dropout
         self.tok = nn.Embedding(vocab_in, width)
@@ -212,7 +221,7 @@ class DiffusionTransformer(_TransformerTrunk):
             logits, shape (B, L, vocab_out).
         """
         _check_tokens(x, "x", self.vocab_in, self.max_len)
-        t = check_time(t, batch=x.shape[0], device=x.device).to(x.device)
+        t = check_time(t, batch=x.shape[0], device=x.device, values=net_checks_values(x)).to(x.device)
         if self.time_emb is None:
             return self._run(x)
         emb = self.time_emb(t)  # (B, D)
@@ -262,7 +271,12 @@ class CausalTransformer(_TransformerTrunk):
         return F.cross_entropy(logits.transpose(1, 2).float(), x, reduction="none").sum(dim=1)
 
     def loss(self, x: Tensor) -> Tensor:
-        """Training loss: mean NLL per position (nats), a scalar; ``loss_fn = lambda m, x: m.loss(x)``."""
+        """Training loss: mean NLL per position (nats), a scalar; ``loss_fn = lambda m, x: m.loss(x)``.
+
+        Refuses an empty batch (the mean of nothing); :meth:`nll` of an empty batch is empty."""
+        _check_tokens(x, "x", self.vocab, self.max_len)
+        if x.shape[0] == 0:
+            raise ValueError("x is an empty batch; the loss is a mean over at least one sequence.")
         return self.nll(x).mean() / x.shape[1]
 
     @torch.no_grad()
@@ -285,13 +299,13 @@ class CausalTransformer(_TransformerTrunk):
             long tensor shape (n, L).
         """
         length = self.max_len if length is None else length
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer; got {n!r}.")
-        if not isinstance(length, int) or not 1 <= length <= self.max_len:
+        check_positive_int(n, "n")
+        check_positive_int(length, "length")
+        if length > self.max_len:
             raise ValueError(f"length must be an int in [1, {self.max_len}]; got {length!r}.")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0; got {temperature!r}.")
-        device = device or next(self.parameters()).device
+        check_number(temperature, "temperature", 0.0, strict_low=True)
+        check_generator(generator)
+        device = check_device(device) or next(self.parameters()).device
         draw_device = generator.device if generator is not None else device
         x = torch.zeros(n, 0, dtype=torch.long, device=device)
         for i in range(length):

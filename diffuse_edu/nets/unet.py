@@ -10,7 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_float_tensor, check_time
+from .._checks import (
+    check_float_tensor,
+    check_module_input,
+    check_number,
+    check_positive_int,
+    check_time,
+    net_checks_values,
+)
 from .embeddings import TimeEmbedding
 
 __all__ = ["UNet"]
@@ -92,11 +99,24 @@ class UNet(nn.Module):
     ):
         super().__init__()
         for name, v in dict(image_size=image_size, in_channels=in_channels, base=base).items():
-            if not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}.")
+            check_positive_int(v, name)
+        for name, v in dict(time_dim=time_dim, out_channels=out_channels).items():
+            if v is not None:
+                check_positive_int(v, name)
+        dropout = check_number(dropout, "dropout", 0.0, 1.0, strict_high=True)
         if channel_mults is None:
             channel_mults = (1, 2) if image_size <= 8 else (1, 2, 2)
-        channel_mults = tuple(int(m) for m in channel_mults)
+        if isinstance(channel_mults, (str, bytes)) or not hasattr(channel_mults, "__iter__"):
+            raise TypeError(
+                f"channel_mults must be a non-empty tuple of positive ints, e.g. (1, 2); got {channel_mults!r}."
+            )
+        channel_mults = tuple(channel_mults)
+        if not channel_mults or not all(
+            isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in channel_mults
+        ):
+            raise ValueError(
+                f"channel_mults must be a non-empty tuple of positive ints, e.g. (1, 2); got {channel_mults!r}."
+            )
         if image_size % 2 ** (len(channel_mults) - 1) and image_size != 28:
             raise ValueError(f"image_size {image_size} cannot be halved {len(channel_mults) - 1} time(s).")
         time_dim = time_dim or 4 * base
@@ -148,21 +168,25 @@ class UNet(nn.Module):
         return cls(**config)
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        """Args: ``x`` shape (B, C, H, W) with H = W = image_size, ``t`` shape (B,) in [0, 1]. Returns x's shape."""
-        check_float_tensor(x, "x", min_ndim=4)
+        """Args: ``x`` shape (B, C, H, W) with H = W = image_size, ``t`` shape (B,) in [0, 1]. Returns x's shape
+        (with ``out_channels`` channels). Values are checked for CPU inputs only (:mod:`diffuse_edu.nets.embeddings`).
+        """
+        values = net_checks_values(x)
+        check_float_tensor(x, "x", min_ndim=4, values=values)
         expected = (self.in_channels, self.image_size, self.image_size)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             raise ValueError(f"x must have shape (B, {', '.join(map(str, expected))}); got shape {tuple(x.shape)}.")
-        t = check_time(t, batch=x.shape[0]).to(x.device)
+        check_module_input(x, self)
+        t = check_time(t, batch=x.shape[0], values=values).to(x.device)
         temb = self.time_embed(t)  # (B, time_dim)
         h = self.inp(x)
         skips = []
-        for block, down in zip(self.down, self.downsample):
+        for block, down in zip(self.down, self.downsample, strict=True):
             h = block(h, temb)
             skips.append(h)
             h = down(h)
         h = self.mid2(self.attn(self.mid1(h, temb)), temb)
-        for block, upconv in zip(self.up, self.upconv):
+        for block, upconv in zip(self.up, self.upconv, strict=True):
             skip = skips.pop()
             if h.shape[-1] != skip.shape[-1]:
                 # Nearest-neighbour upsampling to the skip's size (handles odd sizes such as 7 → 14).
