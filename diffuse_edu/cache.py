@@ -21,7 +21,9 @@ def cache_root() -> Path:
 
 
 def config_key(config: dict) -> str:
-    """A 12-hex-digit hash of ``config`` (JSON with sorted keys): equal configurations share a key."""
+    """A 12-hex-digit hash of ``config`` (a dict, JSON with sorted keys): equal configurations share a key."""
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict of settings; got {type(config).__name__}.")
     try:
         text = json.dumps(config, sort_keys=True)
     except TypeError as err:
@@ -37,6 +39,8 @@ def cache_dir_for(kind: str, config: dict | None = None, root: str | Path | None
         config: the settings that produced the item; None for items keyed by name only (e.g. fetched data).
         root: default :func:`cache_root`.
     """
+    if config is not None and not isinstance(config, dict):
+        raise TypeError(f"config must be a dict of settings or None; got {type(config).__name__}.")
     if not isinstance(kind, str) or not kind or kind.startswith("/") or ".." in kind.split("/"):
         raise ValueError(f"kind must be a relative name such as 'judges/digits'; got {kind!r}.")
     base = Path(root) if root is not None else cache_root()

@@ -41,9 +41,15 @@ def get_device(prefer: str | None = None, verbose: bool = False) -> torch.device
         prefer: a device string such as ``"cpu"`` or ``"cuda:1"``; overrides the automatic choice.
         verbose: print the choice.
     """
+    if prefer is not None and not isinstance(prefer, (str, torch.device)):
+        raise TypeError(f"prefer must be a device string such as 'cpu' or 'cuda:1'; got {prefer!r}.")
     prefer = prefer or os.environ.get("DIFFUSE_EDU_DEVICE")
     if prefer:
-        dev = torch.device(prefer)
+        try:
+            dev = torch.device(prefer)
+        except RuntimeError:
+            raise ValueError(f"{prefer!r} is not a device; expected e.g. 'cpu', 'cuda', 'cuda:1' or 'mps'.") from None
+        _check_available(dev)
     elif torch.cuda.is_available():
         dev = torch.device("cuda")
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -55,8 +61,19 @@ def get_device(prefer: str | None = None, verbose: bool = False) -> torch.device
     return dev
 
 
+def _check_available(dev: torch.device) -> None:
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"device {dev} was asked for, but torch sees {torch.cuda.device_count()} CUDA device(s).")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' was asked for, but Apple's MPS backend is not available here.")
+
+
 def seed_everything(seed: int = 0) -> torch.Generator:
-    """Seed Python, NumPy and torch (all devices); return a CPU ``torch.Generator`` seeded the same."""
+    """Seed Python, NumPy and torch (all devices); return a CPU ``torch.Generator`` seeded the same.
+
+    ``seed``: an int in [0, 2**63)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise TypeError(f"seed must be an int in [0, 2**63); got {seed!r}.")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._checks import check_float_tensor, check_number
+
 __all__ = ["Digits", "load_digits_images", "to_pixels", "from_pixels", "DIGITS_LEVELS"]
 
 DIGITS_LEVELS = 16  # pixel values are integers 0..16
@@ -34,12 +36,23 @@ def _raw() -> tuple[np.ndarray, np.ndarray]:
 
 
 def from_pixels(p: Tensor) -> Tensor:
-    """Pixel values 0..16 → [−1, 1] (same shape)."""
+    """Pixel values 0..16 (an integer or float tensor of any shape) → [−1, 1] (same shape, float)."""
+    if not isinstance(p, Tensor) or p.dtype == torch.bool or p.is_complex():
+        raise TypeError(f"p must be a real tensor of pixel values 0..16; got {getattr(p, 'dtype', type(p).__name__)}.")
+    if not p.is_floating_point():
+        p = p.to(torch.get_default_dtype())
+    check_float_tensor(p, "p", min_ndim=0)
+    if p.numel() and (p.min() < 0 or p.max() > DIGITS_LEVELS):
+        raise ValueError(f"p must hold pixel values in [0, {DIGITS_LEVELS}]; got [{p.min().item()}, {p.max().item()}].")
     return p / DIGITS_LEVELS * 2.0 - 1.0
 
 
 def to_pixels(x: Tensor, *, round: bool = False) -> Tensor:
-    """Inverse of the scaling: [−1, 1] → pixel values in [0, 16] (clamped; rounded to integers if ``round``)."""
+    """Inverse of the scaling: [−1, 1] → pixel values in [0, 16] (clamped; rounded to integers if ``round``).
+
+    ``x``: a finite float tensor of any shape (model samples may stray outside [−1, 1]: they are clamped).
+    """
+    check_float_tensor(x, "x", min_ndim=0)
     p = ((x + 1.0) / 2.0 * DIGITS_LEVELS).clamp(0, DIGITS_LEVELS)
     return p.round() if round else p
 
@@ -55,10 +68,11 @@ def load_digits_images(split: str = "train", seed: int = 0, test_fraction: float
         :class:`Digits` with ``images`` shape (N, 1, 8, 8) in [−1, 1] and ``labels`` shape (N,).
         With the defaults: 1,438 train and 359 test images.
     """
-    if split not in ("train", "test", "all"):
+    if not isinstance(split, str) or split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all'; got {split!r}.")
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie in (0, 1); got {test_fraction!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise TypeError(f"seed must be an int >= 0; got {seed!r}.")
+    check_number(test_fraction, "test_fraction", 0.0, 1.0, strict_low=True, strict_high=True)
     images, labels = _raw()
     x = from_pixels(torch.from_numpy(images)).unsqueeze(1)  # (N, 1, 8, 8)
     y = torch.from_numpy(labels)

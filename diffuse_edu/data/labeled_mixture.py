@@ -18,7 +18,7 @@ import math
 import torch
 from torch import Tensor
 
-from .._checks import check_float_tensor, check_index_tensor
+from .._checks import check_float_tensor, check_index_tensor, check_positive_int, check_time
 from .toys import GaussianMixture
 
 __all__ = ["LabeledMixture", "default_labeled_mixture"]
@@ -83,6 +83,8 @@ class LabeledMixture:
 
     def _label(self, label) -> int:
         if isinstance(label, Tensor):
+            if label.numel() != 1 or label.is_floating_point() or label.dtype == torch.bool:
+                raise ValueError(f"label must be one integer id in [0, {self.num_classes}); got {label!r}.")
             label = int(label.item())
         if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < self.num_classes:
             raise ValueError(f"label must be an int in [0, {self.num_classes}); got {label!r}.")
@@ -108,7 +110,11 @@ class LabeledMixture:
         return self.log_joint(points).argmax(1)
 
     def _grid(self, cells: int):
-        """Midpoint grid covering every component to ±9 standard deviations: points (cells², D=2), cell area."""
+        """Midpoint grid covering every component to ±9 standard deviations: points (cells², D=2), cell area.
+
+        ``cells`` ≥ 100 per side: coarser grids give probabilities above 1 (e.g. 1.13 at 10 cells).
+        """
+        check_positive_int(cells, "cells", minimum=100)
         if self.dim != 2:
             raise ValueError("numerical integration is implemented for D = 2; use the *_mc variants.")
         key = f"grid{cells}"
@@ -145,7 +151,12 @@ class LabeledMixture:
     # -- label → point ------------------------------------------------------------------------------------------------
 
     def region_share(self, points: Tensor, labels: Tensor) -> float:
-        """Share of points whose Bayes label equals the given label (points (n, D), labels (n,) or scalar)."""
+        """Share of points whose Bayes label equals the given label (points (n, D), labels (n,) or scalar); n ≥ 1."""
+        check_float_tensor(points, "points", min_ndim=2)
+        if points.shape[0] == 0:
+            raise ValueError("points is empty; a share needs at least one point.")
+        if not isinstance(labels, (Tensor, int)) or isinstance(labels, bool):
+            raise TypeError(f"labels must be an int or an integer tensor; got {type(labels).__name__}.")
         labels = torch.as_tensor(labels)
         if labels.ndim == 0:
             labels = labels.expand(points.shape[0])
@@ -182,11 +193,32 @@ class LabeledMixture:
             point_process: the :class:`~diffuse_edu.gaussian.GaussianProcess` of the point (schedule, prediction).
             mask_id: the label process's mask id (``MaskedProcess.mask_id``).
         """
+        if not (hasattr(point_process, "schedule") and hasattr(point_process, "convert")):
+            raise TypeError(f"point_process must be a GaussianProcess; got {type(point_process).__name__}.")
+        check_positive_int(mask_id, "mask_id", minimum=self.num_classes)
         sched = point_process.schedule
         eye = torch.eye(self.dim, dtype=_F64)
 
+        def check(xs, ts):
+            for what, d in (("xs", xs), ("ts", ts)):
+                if not isinstance(d, dict) or point not in d or label not in d:
+                    got = sorted(d) if isinstance(d, dict) else type(d).__name__
+                    raise ValueError(f"{what} must be a dict holding {point!r} and {label!r}; got {got}.")
+            check_float_tensor(xs[point], f"xs[{point!r}]", min_ndim=2)
+            if xs[point].ndim != 2 or xs[point].shape[1] != self.dim:
+                raise ValueError(f"xs[{point!r}] must have shape (B, {self.dim}); got {tuple(xs[point].shape)}.")
+            B = xs[point].shape[0]
+            tok = check_index_tensor(xs[label], f"xs[{label!r}]", mask_id + 1)
+            if tuple(tok.shape) != (B, 1):
+                raise ValueError(f"xs[{label!r}] must have shape ({B}, 1); got {tuple(tok.shape)}.")
+            bad = (tok != mask_id) & (tok >= self.num_classes)
+            if bad.any():
+                raise ValueError(f"xs[{label!r}] holds ids outside [0, {self.num_classes}) that are not the mask id.")
+            return check_time(ts[point], batch=B, name=f"ts[{point!r}]")
+
         def net(xs: dict, ts: dict) -> dict:
-            x, tok, t = xs[point], xs[label].reshape(-1), ts[point]
+            t = check(xs, ts).to(xs[point].device)
+            x, tok = xs[point], xs[label].reshape(-1)
             x64 = x.detach().to("cpu", _F64)
             a = sched.alpha(t.detach().to("cpu", _F64))[:, None, None, None]  # (B, 1, 1, 1)
             s = sched.sigma(t.detach().to("cpu", _F64))[:, None, None, None]

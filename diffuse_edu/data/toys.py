@@ -6,7 +6,8 @@ which gives :meth:`GaussianMixture.exact_model` — the best any network can do,
 measured against. Computations run in float64 in the eigenbasis of each Σ_k, where α²Σ_k + σ²I is diagonal.
 
 Also two non-Gaussian 2D samplers (two moons, spiral) without a closed form. Every sampler takes a
-``torch.Generator`` so seeded draws are reproducible.
+``torch.Generator`` so seeded draws are reproducible. Every generator refuses ``n < 1`` (an empty sample is never what
+a caller meant); the exact quantities accept an empty batch of points and return empty results.
 """
 
 from __future__ import annotations
@@ -17,12 +18,32 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .._checks import check_float_tensor, check_time
+from .._checks import check_float_tensor, check_generator, check_number, check_positive_int, check_time
 from ..schedules import Schedule
 
 __all__ = ["GaussianMixture", "ring_mixture", "grid_mixture", "two_moons", "spiral"]
 
 _F64 = torch.float64
+
+
+def _as_f64(value, name: str) -> Tensor:
+    try:
+        out = torch.as_tensor(value, dtype=_F64)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a tensor or nested list of numbers; got {value!r:.60}.") from None
+    if not torch.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return out
+
+
+def _check_dtype(dtype) -> None:
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be None or a floating torch.dtype; got {dtype!r}.")
+
+
+def _check_schedule(schedule) -> None:
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a diffuse_edu Schedule; got {type(schedule).__name__}.")
 
 
 def _randn(shape, generator, dtype=_F64) -> Tensor:
@@ -44,14 +65,14 @@ class GaussianMixture:
     """
 
     def __init__(self, means, stds=None, covs=None, weights=None):
-        means = torch.as_tensor(means, dtype=_F64)
-        if means.ndim != 2:
-            raise ValueError(f"means must have shape (K, D); got {tuple(means.shape)}.")
+        means = _as_f64(means, "means")
+        if means.ndim != 2 or means.shape[0] < 1 or means.shape[1] < 1:
+            raise ValueError(f"means must have shape (K, D) with K, D >= 1; got {tuple(means.shape)}.")
         k, d = means.shape
         if stds is not None and covs is not None:
             raise ValueError("give either stds (isotropic/diagonal) or covs (full), not both.")
         if covs is None:
-            stds = torch.as_tensor(1.0 if stds is None else stds, dtype=_F64)
+            stds = _as_f64(1.0 if stds is None else stds, "stds")
             try:
                 stds = stds.reshape(-1, 1).expand(k, d) if stds.ndim <= 1 else stds.expand(k, d)
             except RuntimeError:
@@ -62,7 +83,7 @@ class GaussianMixture:
                 raise ValueError("stds must be positive.")
             lam, vecs = stds.pow(2).clone(), torch.eye(d, dtype=_F64).expand(k, d, d).clone()
         else:
-            covs = torch.as_tensor(covs, dtype=_F64)
+            covs = _as_f64(covs, "covs")
             if covs.shape != (k, d, d):
                 raise ValueError(f"covs must have shape ({k}, {d}, {d}); got {tuple(covs.shape)}.")
             if not torch.allclose(covs, covs.transpose(1, 2)):
@@ -70,7 +91,7 @@ class GaussianMixture:
             lam, vecs = torch.linalg.eigh(covs)
             if not (lam > 0).all():
                 raise ValueError("covs must be positive definite.")
-        w = torch.full((k,), 1.0 / k, dtype=_F64) if weights is None else torch.as_tensor(weights, dtype=_F64)
+        w = torch.full((k,), 1.0 / k, dtype=_F64) if weights is None else _as_f64(weights, "weights")
         if w.shape != (k,) or not (w > 0).all():
             raise ValueError(f"weights must be {k} positive numbers; got {w}.")
         self.means, self.weights = means, w / w.sum()
@@ -109,8 +130,9 @@ class GaussianMixture:
 
     def sample(self, n: int, generator: torch.Generator | None = None, return_labels: bool = False, dtype=None):
         """Draw ``n`` points, shape (n, D) (and their component labels, shape (n,), if ``return_labels``)."""
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}.")
+        check_positive_int(n, "n")
+        check_generator(generator)
+        _check_dtype(dtype)
         labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = _randn((n, self.dim), generator)
         # x = μ_k + U_k diag(√λ_k) z
@@ -134,7 +156,9 @@ class GaussianMixture:
     def _to_data_basis(self, z: Tensor) -> Tensor:
         return z if self._diagonal else torch.einsum("nke,kde->nkd", z, self.eigvecs)
 
-    def _prep(self, x: Tensor, t, schedule: Schedule | None):
+    def _prep(self, x: Tensor, t, schedule: Schedule | None, allow_none: bool = False):
+        if schedule is not None or not allow_none:
+            _check_schedule(schedule)
         check_float_tensor(x, "x", min_ndim=2)
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"x must have shape (N, {self.dim}); got {tuple(x.shape)}.")
@@ -150,8 +174,10 @@ class GaussianMixture:
         return self.log_prob_t(x, None, None)
 
     def log_prob_t(self, x: Tensor, t, schedule: Schedule | None) -> Tensor:
-        """log p_t(x) = log Σ_k w_k N(x; α μ_k, α²Σ_k + σ²I), shape (N,) float64; ``t`` float or shape (N,)."""
-        x64, a, s = self._prep(x, t, schedule)
+        """log p_t(x) = log Σ_k w_k N(x; α μ_k, α²Σ_k + σ²I), shape (N,) float64; ``t`` float or shape (N,).
+
+        ``schedule=None`` means t = 0 (the data density, :meth:`log_prob`)."""
+        x64, a, s = self._prep(x, t, schedule, allow_none=True)
         return torch.logsumexp(self._parts(x64, a, s)[0], dim=1)
 
     def posterior_component(self, x: Tensor, t, schedule: Schedule) -> Tensor:
@@ -177,7 +203,10 @@ class GaussianMixture:
 
     def at_time(self, t: float, schedule: Schedule) -> "GaussianMixture":
         """The diffused marginal p_t as a mixture (scalar ``t``): means αμ_k, covariances α²Σ_k + σ²I."""
+        _check_schedule(schedule)
         tt = check_time(t).to(_F64)
+        if tt.ndim != 0:
+            raise ValueError(f"t must be a single time (a number or a 0-d tensor); got shape {tuple(tt.shape)}.")
         a, s = schedule.alpha(tt).item(), schedule.sigma(tt).item()
         return GaussianMixture(
             a * self.means, covs=a * a * self.covs + s * s * torch.eye(self.dim, dtype=_F64), weights=self.weights
@@ -188,7 +217,8 @@ class GaussianMixture:
 
         x shape (N, D), t shape (N,); the output has x's shape, dtype and device.
         """
-        if prediction not in ("eps", "x0", "v"):
+        _check_schedule(schedule)
+        if not isinstance(prediction, str) or prediction not in ("eps", "x0", "v"):
             raise ValueError(f"prediction must be 'eps', 'x0' or 'v'; got {prediction!r}.")
 
         def model(x: Tensor, t: Tensor) -> Tensor:
@@ -206,8 +236,9 @@ class GaussianMixture:
 
 def ring_mixture(k: int = 8, radius: float = 2.0, std: float = 0.2, weights=None) -> GaussianMixture:
     """``k`` isotropic components of standard deviation ``std`` evenly spaced on a circle of ``radius`` (2D)."""
-    if k < 1 or radius < 0:
-        raise ValueError(f"need k >= 1 and radius >= 0, got k={k}, radius={radius}.")
+    check_positive_int(k, "k")
+    radius = check_number(radius, "radius", 0.0)
+    check_number(std, "std", 0.0, strict_low=True)
     angle = torch.arange(k, dtype=_F64) * 2 * math.pi / k
     means = radius * torch.stack([angle.cos(), angle.sin()], 1)
     return GaussianMixture(means, stds=std, weights=weights)
@@ -215,8 +246,9 @@ def ring_mixture(k: int = 8, radius: float = 2.0, std: float = 0.2, weights=None
 
 def grid_mixture(side: int = 3, spacing: float = 1.5, std: float = 0.15, weights=None) -> GaussianMixture:
     """``side × side`` isotropic components on a square grid centred at 0, ``spacing`` apart (2D)."""
-    if side < 1 or spacing <= 0:
-        raise ValueError(f"need side >= 1 and spacing > 0, got side={side}, spacing={spacing}.")
+    check_positive_int(side, "side")
+    spacing = check_number(spacing, "spacing", 0.0, strict_low=True)
+    check_number(std, "std", 0.0, strict_low=True)
     ticks = (torch.arange(side, dtype=_F64) - (side - 1) / 2) * spacing
     gx, gy = torch.meshgrid(ticks, ticks, indexing="ij")
     return GaussianMixture(torch.stack([gx.flatten(), gy.flatten()], 1), stds=std, weights=weights)
@@ -224,6 +256,7 @@ def grid_mixture(side: int = 3, spacing: float = 1.5, std: float = 0.15, weights
 
 def two_moons(n: int, generator: torch.Generator | None = None, noise: float = 0.08, dtype=None) -> Tensor:
     """Two interleaved half circles (centred, scaled to roughly unit variance) plus Gaussian noise; shape (n, 2)."""
+    _check_sampler_args(n, generator, noise, dtype)
     upper = _rand((n,), generator) < 0.5
     theta = _rand((n,), generator) * math.pi
     x = torch.where(upper, theta.cos(), 1 - theta.cos())
@@ -236,8 +269,17 @@ def spiral(
     n: int, generator: torch.Generator | None = None, noise: float = 0.05, turns: float = 1.5, dtype=None
 ) -> Tensor:
     """An Archimedean spiral r ∝ angle with ``turns`` turns, radius up to 2, plus Gaussian noise; shape (n, 2)."""
+    _check_sampler_args(n, generator, noise, dtype)
+    check_number(turns, "turns", 0.0, strict_low=True)
     u = _rand((n,), generator).sqrt()  # √U: uniform along the (area-growing) spiral arms
     angle = u * turns * 2 * math.pi
     r = 2 * u
     pts = torch.stack([r * angle.cos(), r * angle.sin()], 1) + noise * _randn((n, 2), generator)
     return pts.to(dtype or torch.get_default_dtype())
+
+
+def _check_sampler_args(n, generator, noise, dtype) -> None:
+    check_positive_int(n, "n")
+    check_generator(generator)
+    check_number(noise, "noise", 0.0)
+    _check_dtype(dtype)

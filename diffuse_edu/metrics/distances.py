@@ -10,18 +10,20 @@ A model whose distance to the data sits within that floor is indistinguishable f
   can be slightly negative when the two samples agree.
 * :func:`energy_distance`: 2E‖X−Y‖ − E‖X−X'‖ − E‖Y−Y'‖ (Székely & Rizzo 2013), with unbiased within-sample terms.
 
-MMD and energy distance build N×M distance matrices: keep N, M ≲ 5000.
+MMD and energy distance build N×M distance matrices: keep N, M ≲ 5000. Every sample needs at least 2 points (the
+unbiased within-sample terms divide by n − 1); inputs must be finite float tensors with the same number of features.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from .._checks import check_float_tensor
+from .._checks import check_float_tensor, check_generator, check_number, check_positive_int
 
 __all__ = ["sliced_wasserstein", "mmd_rbf", "energy_distance", "noise_floor", "NoiseFloor"]
 
@@ -59,6 +61,9 @@ def sliced_wasserstein(
         generator: source of the directions.
     """
     x, y = _pair(x, y)
+    check_positive_int(n_projections, "n_projections")
+    p = check_number(p, "p", 1.0)
+    check_generator(generator)
     theta = torch.randn(
         x.shape[1],
         n_projections,
@@ -89,9 +94,14 @@ def mmd_rbf(x: Tensor, y: Tensor, bandwidths: Sequence[float] | None = None) -> 
     x, y = _pair(x, y)
     if bandwidths is None:
         med = _median_distance(torch.cat([x, y]))
+        if not med > 0:
+            raise ValueError(
+                "the pooled sample has a median pairwise distance of 0 (repeated points); pass bandwidths."
+            )
         bandwidths = [0.5 * med, med, 2 * med]
-    if len(bandwidths) == 0 or min(bandwidths) <= 0:
-        raise ValueError(f"bandwidths must be positive numbers; got {bandwidths}.")
+    if isinstance(bandwidths, (str, bytes)) or not hasattr(bandwidths, "__len__") or len(bandwidths) == 0:
+        raise TypeError(f"bandwidths must be a non-empty list of positive numbers; got {bandwidths!r}.")
+    bandwidths = [check_number(h, "bandwidths[i]", 0.0, strict_low=True) for h in bandwidths]
 
     def k(a: Tensor, b: Tensor) -> Tensor:
         d2 = torch.cdist(a, b).pow(2)
@@ -145,11 +155,17 @@ def noise_floor(
             fix its own options).
         n: sample size — use the size at which model samples are compared.
     """
-    if repeats < 2:
-        raise ValueError(f"repeats must be >= 2 to estimate a spread, got {repeats}.")
-    vals = [
-        float(metric(sample_fn(n, generator), sample_fn(n, generator) if reference is None else reference))
-        for _ in range(repeats)
-    ]
+    check_positive_int(repeats, "repeats (>= 2 to estimate a spread)", minimum=2)
+    if not callable(sample_fn) or not callable(metric):
+        raise TypeError("sample_fn and metric must be callables: sample_fn(n, generator), metric(x, y) -> float.")
+    check_generator(generator)
+    vals = []
+    for _ in range(repeats):
+        value = metric(sample_fn(n, generator), sample_fn(n, generator) if reference is None else reference)
+        if isinstance(value, Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"metric must return a finite number; got {value!r:.60}.")
+        vals.append(float(value))
     v = torch.tensor(vals, dtype=torch.float64)
     return NoiseFloor(mean=v.mean().item(), std=v.std().item(), values=vals)
