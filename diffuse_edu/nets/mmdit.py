@@ -79,21 +79,20 @@ class JointBlock(nn.Module):
     def forward(self, h: Tensor, conds: Sequence[Tensor], lengths: Sequence[int]) -> Tensor:
         """``h`` shape (B, N, D) = the segments in order; ``conds[m]`` shape (B, cond_dim); returns (B, N, D)."""
         B, N, D = h.shape
-        # Every token gets its own modality's modulation: (B, 6D) per modality, repeated over its tokens.
-        mod = torch.cat(
-            [
-                ada(F.silu(c))[:, None, :].expand(B, n, 6 * D)
-                for ada, c, n in zip(self.ada, conds, lengths, strict=True)
-            ],
-            dim=1,
-        )  # (B, N, 6D)
-        shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)
-        a = self.norm1(h) * (1 + scale1) + shift1
+        # Each modality's six modulation vectors, (B, 1, D) each, from its own conditioning.
+        mods = [ada(F.silu(c))[:, None, :].chunk(6, dim=-1) for ada, c in zip(self.ada, conds, strict=True)]
+
+        def per_token(x: Tensor, fn) -> Tensor:
+            # Apply fn(segment, that segment's modulation) to each modality's tokens and put the sequence back together.
+            return torch.cat([fn(part, mod) for part, mod in zip(x.split(lengths, dim=1), mods, strict=True)], dim=1)
+
+        # mod = (shift1, scale1, gate1, shift2, scale2, gate2) of the token's own modality.
+        a = per_token(self.norm1(h), lambda x, mod: x * (1 + mod[1]) + mod[0])
         q, k, v = self.qkv(a).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 × (B, H, N, D/H)
         a = F.scaled_dot_product_attention(q, k, v)  # joint attention: every token sees both modalities
-        h = h + gate1 * self.proj(a.transpose(1, 2).reshape(B, N, D))
-        m = self.norm2(h) * (1 + scale2) + shift2
-        return h + gate2 * self.mlp(m)
+        h = h + per_token(self.proj(a.transpose(1, 2).reshape(B, N, D)), lambda x, mod: mod[2] * x)
+        m = per_token(self.norm2(h), lambda x, mod: x * (1 + mod[4]) + mod[3])
+        return h + per_token(self.mlp(m), lambda x, mod: mod[5] * x)
 
 
 class JointPixelCharTransformer(nn.Module):
