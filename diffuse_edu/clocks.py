@@ -189,6 +189,8 @@ class Mixture(Clock):
         clocks = tuple(clocks) if not isinstance(clocks, Clock) else ()
         if len(clocks) < 2 or not all(isinstance(c, Clock) and not isinstance(c, Mixture) for c in clocks):
             raise TypeError(f"clocks must be two or more Clock objects (not Mixtures); got {clocks!r}.")
+        if probs is not None and (isinstance(probs, (str, bytes)) or not hasattr(probs, "__iter__")):
+            raise TypeError(f"probs must be a sequence of probabilities, one per clock; got {probs!r}.")
         probs = (
             [1.0 / len(clocks)] * len(clocks) if probs is None else [check_probability(p, "probs[i]") for p in probs]
         )
