@@ -31,8 +31,8 @@ supersampling). Images are RGB in [−1, 1], shape (N, 3, S, S).
 :func:`max_caption_length` positions: the longest caption of the level plus its end.
 
 **Splits by seed.** ``load_shapes(split, seed)`` draws everything (attributes, jitter, caption wording) from a
-generator seeded with a SHA-256 hash of ``("shapes", split, seed)``: train, valid and test are independent streams of
-the same distribution (every attribute combination occurs in each split; images never repeat).
+generator seeded with the SHA-256 hash of ``"shapes/<split>/<seed>"`` (:func:`split_seed`): train, valid and test are
+independent streams of the same distribution (every attribute combination occurs in each split; images never repeat).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ __all__ = [
     "TEMPLATES",
     "IMAGE_SIZES",
     "ShapesData",
+    "check_attributes",
     "attribute_names",
     "n_values",
     "sample_attributes",
@@ -94,7 +95,8 @@ IMAGE_SIZES: tuple[int, ...] = (16, 32)
 # Geometry and colour of each value (fractions of the image side; hue in degrees, HSV).
 # ----------------------------------------------------------------------------------------------------------------------
 
-# Nominal "radius" of a shape of each size. Big shapes still fit a quadrant (position centres at 0.27 / 0.73).
+# Nominal "radius" of a shape of each size. A big shape's body (≈ 1 radius) stays inside its quadrant around the
+# position centres 0.27 / 0.73; only a star's tips or a rotated square's corners (up to 1.3 radii) can touch the edge.
 _RADIUS = {"small": 0.13, "big": 0.20}
 _CENTRES = {
     "top left": (0.27, 0.27),
@@ -213,7 +215,7 @@ def _inside(shape: str, u: Tensor, v: Tensor) -> Tensor:
         phi = torch.minimum(phi, 2 * half - phi)
         px, py = rho * torch.cos(phi), rho * torch.sin(phi)
         bx, by = inner * math.cos(half), inner * math.sin(half)
-        # cross(B − A, P − A) ≥ 0 ⇔ P lies on the centre's side of AB (the centre gives (bx−A)·0 − by·(−A) > 0).
+        # cross(B − A, P − A) ≥ 0 ⇔ P is on the centre's side of AB (the centre O has cross(B − A, O − A) = by·A > 0).
         return (bx - outer) * py - by * (px - outer) >= 0
     raise ValueError(f"unknown shape {shape!r}; expected one of {VALUES['shape']}.")
 
