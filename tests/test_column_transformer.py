@@ -171,6 +171,18 @@ def test_bad_inputs_name_the_column():
         net(xs, dict(ts, a=torch.zeros(4, dtype=torch.long)))
     with pytest.raises(TypeError, match="must be tensors"):
         net(dict(xs, a=[[0.0]] * 4), ts)
+    with pytest.raises(ValueError, match="xs\\['a'\\] is on meta .* but the network is on cpu"):
+        net(dict(xs, a=xs["a"].to("meta")), ts)
+
+
+def test_no_value_checks_off_the_cpu():
+    # On the meta device (no values, like a GPU tensor seen from the host) the door checks only structure, and the
+    # forward runs without reading a single value: no host-device synchronisation on a GPU.
+    net = ColumnTransformer(["a"], {"c": 3}, width=8, depth=1, heads=2).to("meta")
+    xs = {"a": torch.empty(4, 1, device="meta"), "c": torch.empty(4, 1, dtype=torch.long, device="meta")}
+    ts = {n: torch.empty(4, device="meta") for n in net.names}
+    out = net(xs, ts)
+    assert out["a"].shape == (4, 1) and out["c"].shape == (4, 1, 3) and out["c"].device.type == "meta"
 
 
 def test_constructor_errors():

@@ -30,8 +30,9 @@ default) has the same width, depth and heads: 65 K parameters on Adult's 15 colu
 few thousand more on a wider sinusoidal code and deeper heads). ``"medium"`` (width 64, 0.42 M on Adult) and
 ``"large"`` (width 128, depth 6, 2.2 M) are there for a GPU.
 
-Inputs are checked at the door: names, shapes and dtypes always (no host–device synchronisation), value ranges
-(ids within [0, V_c], times in [0, 1], finite numbers) only for CPU tensors, where the check costs no sync.
+Inputs are checked at the door: names, shapes, dtypes and devices always (no host–device synchronisation), value
+ranges (ids within [0, V_c], times in [0, 1], finite numbers) only for CPU tensors outside ``torch.compile``, where
+the check costs no sync and breaks no graph.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import net_checks_values
 from .embeddings import sinusoidal_embedding
 
 __all__ = ["PRESETS", "ColumnTransformer"]
@@ -216,7 +218,7 @@ class ColumnTransformer(nn.Module):
                 f"ColumnTransformer needs xs and ts for exactly the columns {list(self.names)}; "
                 f"got xs {sorted(xs)} and ts {sorted(ts)}."
             )
-        batch = None
+        batch, device = None, self.col_emb.device
         for n in self.names:
             x, t = xs[n], ts[n]
             if not isinstance(x, Tensor) or not isinstance(t, Tensor):
@@ -235,8 +237,13 @@ class ColumnTransformer(nn.Module):
                     raise TypeError(f"xs[{n!r}] is a categorical column: expected integer ids (long); got {x.dtype}.")
             elif not x.is_floating_point():
                 raise TypeError(f"xs[{n!r}] is a numeric column: expected a floating-point tensor; got {x.dtype}.")
-            # Value checks only where they cost no host–device synchronisation.
-            if x.device.type == "cpu" and x.numel():
+            if x.device != device or t.device != device:
+                raise ValueError(
+                    f"xs[{n!r}] is on {x.device} and ts[{n!r}] on {t.device}, but the network is on {device}; "
+                    "move them (or the network)."
+                )
+            # Value checks only where they cost no host–device synchronisation (CPU) and break no compiled graph.
+            if net_checks_values(x) and x.numel():
                 if n in self.categorical:
                     lo, hi = int(x.min()), int(x.max())
                     if lo < 0 or hi > self.categorical[n]:
@@ -246,7 +253,7 @@ class ColumnTransformer(nn.Module):
                         )
                 elif not torch.isfinite(x).all():
                     raise ValueError(f"xs[{n!r}] holds NaN or infinite values.")
-            if t.device.type == "cpu" and t.numel() and not bool(((t >= 0) & (t <= 1)).all()):
+            if net_checks_values(t) and t.numel() and not bool(((t >= 0) & (t <= 1)).all()):
                 lo, hi = t.min().item(), t.max().item()
                 raise ValueError(f"ts[{n!r}] must lie in [0, 1]; got values in [{lo:.4g}, {hi:.4g}].")
         return batch
