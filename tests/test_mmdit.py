@@ -198,6 +198,7 @@ def _bad(change):
         (lambda xs, ts: ts.update(caption=torch.tensor([0.1, 1.5, 0.2])), ValueError, r"\[0, 1\]"),
         (lambda xs, ts: ts.update(caption=torch.tensor([0.1, float("nan"), 0.2])), ValueError, r"\[0, 1\]"),
         (lambda xs, ts: ts.update(caption=[0.1, 0.2, 0.3]), TypeError, "torch.Tensor"),
+        (lambda xs, ts: ts.update(caption=ts["caption"].to("meta")), ValueError, "network is on cpu"),
     ],
 )
 def test_bad_inputs_raise_one_clear_error(change, exc, match):

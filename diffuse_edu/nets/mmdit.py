@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import net_checks_values
 from .embeddings import sinusoidal_embedding
 
 __all__ = ["JointBlock", "JointPixelCharTransformer", "PRESETS"]
@@ -45,11 +46,6 @@ PRESETS: dict[str, dict] = {
     "cpu": dict(image_size=16, patch_size=4, width=128, depth=4, heads=4, mlp_ratio=2, time_dim=64),
     "gpu": dict(image_size=32, patch_size=4, width=384, depth=6, heads=6, mlp_ratio=2, time_dim=64),
 }
-
-
-def _is_compiling() -> bool:
-    fn = getattr(torch.compiler, "is_compiling", None)
-    return bool(fn and fn())
 
 
 class JointBlock(nn.Module):
@@ -274,18 +270,21 @@ class JointPixelCharTransformer(nn.Module):
                 raise ValueError(
                     f"ts[{name!r}] must be a float tensor of shape ({B},); got {t.dtype} {tuple(t.shape)}."
                 )
+        device = self.patch_in.weight.device
+        for name, x in ((self.image_name, img), (self.text_name, txt), *ts.items()):
+            if x.device != device:
+                raise ValueError(f"input {name!r} is on {x.device} but the network is on {device}; move one of them.")
         # Value checks need the values on the host: free for CPU tensors, a synchronisation per call on CUDA. So
         # they run on the CPU only (where tests and teaching run), and never inside a torch.compile trace.
-        if txt.device.type == "cpu" and not _is_compiling():
-            if txt.numel() and (txt.min() < 0 or txt.max() > self.vocab_size):
-                raise ValueError(
-                    f"xs[{self.text_name!r}] holds token ids in [{txt.min().item()}, {txt.max().item()}]; expected ids "
-                    f"in [0, {self.vocab_size}] ({self.vocab_size} is the mask)."
-                )
-            for name in self.names:
-                t = ts[name]
-                if t.device.type == "cpu" and not bool(((t >= 0) & (t <= 1)).all()):
-                    raise ValueError(f"ts[{name!r}] must lie in [0, 1] (and not be NaN).")
+        if net_checks_values(txt) and txt.numel() and (txt.min() < 0 or txt.max() > self.vocab_size):
+            raise ValueError(
+                f"xs[{self.text_name!r}] holds token ids in [{txt.min().item()}, {txt.max().item()}]; expected ids "
+                f"in [0, {self.vocab_size}] ({self.vocab_size} is the mask)."
+            )
+        for name in self.names:
+            t = ts[name]
+            if net_checks_values(t) and not bool(((t >= 0) & (t <= 1)).all()):
+                raise ValueError(f"ts[{name!r}] must lie in [0, 1] (and not be NaN).")
 
     def forward(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Denoise both modalities at once.
