@@ -41,7 +41,6 @@ from diffuse_edu.data.digits import load_digits_images
 from diffuse_edu.data.toys import ring_mixture
 from diffuse_edu.gaussian import GaussianProcess
 from diffuse_edu.metrics.distances import energy_distance, noise_floor, sliced_wasserstein
-from diffuse_edu.metrics.frechet import get_digit_classifier
 from diffuse_edu.nets.mlp import TimeMLP
 from diffuse_edu.nets.unet import UNet
 from diffuse_edu.recipes.continuous import (
@@ -52,6 +51,7 @@ from diffuse_edu.recipes.continuous import (
     train_digits_model,
     train_mixture_model,
 )
+from diffuse_edu.recipes.judges import digit_judge
 from diffuse_edu.sampling import sample
 from diffuse_edu.train import train
 
@@ -214,7 +214,7 @@ def bench_toy(device: torch.device, cfg: dict) -> str:
 
 def bench_digits(device: torch.device, cfg: dict) -> str:
     """Fréchet distance of a trained U-Net's digits against the train-vs-test floor (recipes.continuous)."""
-    get_digit_classifier()  # trains and caches the feature network once if needed (not timed below)
+    digit_judge()  # trains and caches the feature network once if needed (not timed below)
     run = train_digits_model(
         GaussianProcess(clip_x0=1.0), base=cfg["unet_base"], steps=cfg["unet_steps"], batch_size=128, device=device,
         progress=False, cache=cfg["cache"],

@@ -1,4 +1,4 @@
-"""Digits data, the Fréchet distance (closed forms), the feature classifier and the memorisation check."""
+"""Digits data, the Fréchet distance (closed forms), the digit judge (recipes.judges) and the memorisation check."""
 
 import math
 
@@ -8,6 +8,8 @@ import torch
 
 from diffuse_edu.data.digits import load_digits_images, to_pixels
 from diffuse_edu.metrics import frechet as fr
+from diffuse_edu.nets.judges import DigitClassifier
+from diffuse_edu.recipes import judges
 
 
 def test_digits_shapes_range_and_split():
@@ -69,12 +71,20 @@ def test_frechet_distance_self_zero_symmetric_and_grows():
 def classifier(tmp_path_factory):
     # Trained once for this module in a temporary cache (a few seconds), then read back from the cache.
     cache = tmp_path_factory.mktemp("cache")
-    model = fr.get_digit_classifier(cache, verbose=False)
-    files = sorted(p.suffix for p in cache.iterdir())
-    assert files == [".json", ".safetensors"]
-    fr._LOADED.clear()
-    reloaded = fr.get_digit_classifier(cache, verbose=False)  # from disk this time
-    for a, b in zip(model.state_dict().values(), reloaded.state_dict().values()):
+    model = judges.digit_judge(cache=cache, verbose=False)
+    folder = cache / "judges" / "digits"
+    assert [p.name for p in folder.iterdir()] and sorted(p.name for p in next(folder.iterdir()).iterdir()) == [
+        "judge.json",
+        "judge.safetensors",
+    ]
+    judges._LOADED.clear()
+    reloaded = judges.digit_judge(cache=cache, verbose=False)  # from disk this time
+    assert isinstance(reloaded, DigitClassifier) and reloaded is not model
+    for a, b in zip(model.state_dict().values(), reloaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    # training is seeded and single-threaded: a retrain gives the same weights
+    again = judges.train_digit_judge(verbose=False)
+    for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     return reloaded
 
@@ -83,12 +93,14 @@ def test_classifier_accuracy_and_frechet_on_digits(classifier):
     te = load_digits_images("test")
     assert fr.classifier_accuracy(te.images, te.labels, classifier) >= 0.97
     f = fr.digit_features(te.images, classifier)
-    assert f.shape == (359, fr.CLASSIFIER_CONFIG["feat_dim"])
-    assert fr.frechet_digits(te.images, "test", classifier) == pytest.approx(0.0, abs=1e-6)
-    floor = fr.frechet_noise_floor(359, "test", classifier=classifier)
+    assert f.shape == (359, judges.DIGIT_JUDGE_CONFIG["feat_dim"]) and f.dtype == torch.float32
+    assert fr.frechet_digits(te.images, te.images, classifier) == pytest.approx(0.0, abs=1e-6)
+    assert judges.frechet_to_digits(te.images, "test", classifier) == pytest.approx(0.0, abs=1e-6)
+    assert torch.equal(judges.digits_split("test"), te.images)
+    floor = judges.digits_frechet_floor(359, "test", judge=classifier)
     g = torch.Generator().manual_seed(0)
     noisy = [
-        fr.frechet_digits(te.images + s * torch.randn(te.images.shape, generator=g), "train", classifier)
+        judges.frechet_to_digits(te.images + s * torch.randn(te.images.shape, generator=g), "train", classifier)
         for s in (0.0, 0.3, 1.0)
     ]
     assert noisy[0] < noisy[1] < noisy[2]
@@ -96,6 +108,8 @@ def test_classifier_accuracy_and_frechet_on_digits(classifier):
     assert math.isfinite(floor) and floor > 0
     with pytest.raises(ValueError, match=r"\(N, 1, 8, 8\)"):
         fr.digit_features(torch.randn(3, 1, 16, 16), classifier)
+    with pytest.raises(ValueError, match="n must lie"):
+        judges.digits_frechet_floor(1, judge=classifier)
 
 
 def test_nearest_neighbour_check_flags_copies():
@@ -106,7 +120,7 @@ def test_nearest_neighbour_check_flags_copies():
     # Real unseen images look exactly like the reference: ratio 1, about 1% "copies" by construction.
     fresh = fr.nearest_neighbour_check(te.images, tr.images, te.images)
     assert fresh.median_ratio == pytest.approx(1.0) and fresh.copy_fraction <= 0.02
-    noise = fr.nearest_neighbour_check(torch.rand(50, 1, 8, 8) * 2 - 1)
+    noise = fr.nearest_neighbour_check(torch.rand(50, 1, 8, 8) * 2 - 1, tr.images, te.images)
     assert noise.median_ratio > 1.5 and noise.copy_fraction == 0.0
 
 

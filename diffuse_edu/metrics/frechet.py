@@ -1,31 +1,25 @@
-"""Image quality for the 8×8 digits: a Fréchet distance in the features of a small in-package classifier.
+"""Image quality for the 8×8 digits: a Fréchet distance in the features of a small judge network, and a copy check.
 
 The FID recipe (Heusel et al. 2017, Eq. 6) at toy scale: fit a Gaussian to the penultimate-layer features of real and
 generated images and measure ``‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2 (Σ₁^{1/2} Σ₂ Σ₁^{1/2})^{1/2})``. Inception is far too big
-(and needs a download), so the package trains its own digit CNN on the train split in seconds and caches it
-(safetensors + JSON, keyed by a hash of its config). Always read an FD next to its floor
-(:func:`frechet_noise_floor`: real train images against the test split, same sample size), and check memorisation
-with :func:`nearest_neighbour_check`.
+(and needs a download), so the package trains its own digit classifier
+(:class:`~diffuse_edu.nets.judges.DigitClassifier`, trained and cached by
+:func:`diffuse_edu.recipes.judges.digit_judge`, which also gives the distance to a data split and its floor).
+Everything here is a function of images and a judge passed in: always read an FD next to its floor (real train images
+against the test split, same sample size), and check memorisation with :func:`nearest_neighbour_check`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import check_float_tensor
 
 __all__ = [
-    "DigitClassifier",
-    "get_digit_classifier",
     "digit_features",
     "predict_digits",
     "classifier_accuracy",
@@ -33,162 +27,16 @@ __all__ = [
     "frechet_from_stats",
     "frechet_distance",
     "frechet_digits",
-    "frechet_noise_floor",
     "NearestNeighbourReport",
     "nearest_neighbour_check",
-    "cache_dir",
 ]
-
-# Everything that changes the trained classifier goes in here, so a change gives a new cache key.
-CLASSIFIER_CONFIG = dict(
-    version=1,
-    width=16,
-    feat_dim=64,
-    epochs=10,
-    batch_size=64,
-    lr=3e-3,
-    seed=0,
-    split_seed=0,
-    test_fraction=0.2,
-    shift_augment=1,
-)
-
-
-class DigitClassifier(nn.Module):
-    """Small CNN for 8×8 digits: (B, 1, 8, 8) in [−1, 1] → logits (B, 10); :meth:`features` → (B, feat_dim)."""
-
-    def __init__(self, width: int = 16, feat_dim: int = 64):
-        super().__init__()
-        self._config = dict(width=width, feat_dim=feat_dim)
-        self.conv1 = nn.Conv2d(1, width, 3, padding=1)
-        self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1)
-        self.conv3 = nn.Conv2d(2 * width, 2 * width, 3, padding=1)
-        self.fc = nn.Linear(2 * width * 16, feat_dim)
-        self.head = nn.Linear(feat_dim, 10)
-
-    def config(self) -> dict:
-        return dict(self._config)
-
-    @classmethod
-    def from_config(cls, config: dict) -> "DigitClassifier":
-        return cls(**config)
-
-    def features(self, x: Tensor) -> Tensor:
-        """Penultimate-layer features, shape (B, feat_dim)."""
-        h = F.relu(self.conv1(x))
-        h = F.max_pool2d(F.relu(self.conv2(h)), 2)  # (B, 2w, 4, 4)
-        h = F.relu(self.conv3(h))
-        return F.relu(self.fc(h.flatten(1)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
-
-
-def cache_dir() -> Path:
-    """Where trained helper models live: ``$DIFFUSE_EDU_CACHE`` or ``~/.cache/diffuse_edu``."""
-    return Path(os.environ.get("DIFFUSE_EDU_CACHE") or Path.home() / ".cache" / "diffuse_edu")
-
-
-def _config_key(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def _random_shift(x: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
-    """Shift each image by up to ``max_shift`` pixels (zero = background −1 padding): cheap augmentation."""
-    if max_shift == 0:
-        return x
-    b, _, h, w = x.shape
-    padded = F.pad(x, (max_shift,) * 4, value=-1.0)
-    dx, dy = torch.randint(0, 2 * max_shift + 1, (2, b), generator=generator)
-    rows = (dy[:, None] + torch.arange(h))[:, None, :, None].expand(b, 1, h, w + 2 * max_shift)
-    out = padded.gather(2, rows)
-    cols = (dx[:, None] + torch.arange(w))[:, None, None, :].expand(b, 1, h, w)
-    return out.gather(3, cols)
-
-
-def _train_classifier(config: dict, verbose: bool) -> DigitClassifier:
-    threads = torch.get_num_threads()
-    # One thread: for convolutions this small, threading overhead costs more than it gains (4x on a busy 2-core CPU).
-    torch.set_num_threads(1)
-    try:
-        return _train_classifier_1t(config, verbose)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train_classifier_1t(config: dict, verbose: bool) -> DigitClassifier:
-    from ..data.digits import load_digits_images
-
-    train = load_digits_images("train", seed=config["split_seed"], test_fraction=config["test_fraction"])
-    gen = torch.Generator().manual_seed(config["seed"])
-    # fork_rng: building the classifier must not move the user's global random stream.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config["seed"])
-        model = DigitClassifier(config["width"], config["feat_dim"])
-    opt = torch.optim.Adam(model.parameters(), lr=config["lr"])
-    n, bs = len(train.labels), config["batch_size"]
-    steps = config["epochs"] * (n // bs)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config["lr"], total_steps=steps)
-    model.train()
-    for _ in range(config["epochs"]):
-        perm = torch.randperm(n, generator=gen)
-        for start in range(0, n - bs + 1, bs):
-            idx = perm[start : start + bs]
-            x = _random_shift(train.images[idx], config["shift_augment"], gen)
-            loss = F.cross_entropy(model(x), train.labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    model.eval().requires_grad_(False)
-    if verbose:
-        test = load_digits_images("test", seed=config["split_seed"], test_fraction=config["test_fraction"])
-        acc = classifier_accuracy(test.images, test.labels, model)
-        print(f"diffuse_edu: trained the digit classifier for Fréchet distances (test accuracy {acc:.1%}).")
-    return model
-
-
-_LOADED: dict[tuple[str, str], DigitClassifier] = {}
-
-
-def get_digit_classifier(
-    cache: str | Path | None = None, *, retrain: bool = False, verbose: bool = True
-) -> DigitClassifier:
-    """The feature network, loaded from the cache or trained (≈ 5–20 s on a CPU, once) and cached.
-
-    Args:
-        cache: cache folder (default :func:`cache_dir`).
-        retrain: ignore any cached copy.
-        verbose: print when training.
-    Returns:
-        A :class:`DigitClassifier` in eval mode on the CPU.
-    """
-    from ..checkpoint import load_checkpoint, save_checkpoint
-
-    folder = Path(cache) if cache is not None else cache_dir()
-    key = _config_key(CLASSIFIER_CONFIG)
-    mem_key = (str(folder.resolve()), key)
-    if not retrain and mem_key in _LOADED:
-        return _LOADED[mem_key]
-    stem = folder / f"digit_classifier-{key}"
-    model = None
-    if not retrain and stem.with_name(stem.name + ".json").exists():
-        try:
-            model = load_checkpoint(stem).model.eval().requires_grad_(False)
-        except (OSError, ValueError, RuntimeError):
-            model = None  # a damaged cache file: train again
-    if model is None:
-        model = _train_classifier(CLASSIFIER_CONFIG, verbose)
-        save_checkpoint(stem, model, {"classifier": CLASSIFIER_CONFIG})
-    _LOADED[mem_key] = model
-    return model
 
 
 def _as_images(x, name: str) -> Tensor:
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
     check_float_tensor(x, name, min_ndim=2)
-    x = x.detach().float().cpu()
+    x = x.detach().float()
     if x.ndim == 2 and x.shape[1] == 64:
         x = x.reshape(-1, 1, 8, 8)
     if x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8):
@@ -198,23 +46,31 @@ def _as_images(x, name: str) -> Tensor:
     return x
 
 
-@torch.no_grad()
-def digit_features(x: Tensor, classifier: DigitClassifier | None = None, batch_size: int = 1024) -> Tensor:
-    """Penultimate-layer classifier features of images ``x`` shape (N, 1, 8, 8) in [−1, 1] → shape (N, feat_dim)."""
-    x = _as_images(x, "x")
-    classifier = classifier or get_digit_classifier()
-    return torch.cat([classifier.features(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+def _device_of(judge: nn.Module) -> torch.device:
+    return next(judge.parameters()).device
 
 
 @torch.no_grad()
-def predict_digits(x: Tensor, classifier: DigitClassifier | None = None) -> Tensor:
-    """Predicted class of each image, shape (N,) int64."""
+def digit_features(x: Tensor, classifier: nn.Module, batch_size: int = 1024) -> Tensor:
+    """Penultimate-layer features of images ``x`` shape (N, 1, 8, 8) in [−1, 1]: shape (N, feat_dim), float32, CPU.
+
+    Runs in batches on the classifier's device (e.g. :func:`diffuse_edu.recipes.judges.digit_judge`).
+    """
     x = _as_images(x, "x")
-    classifier = classifier or get_digit_classifier()
-    return classifier(x).argmax(-1)
+    device = _device_of(classifier)
+    return torch.cat(
+        [classifier.features(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+    )
 
 
-def classifier_accuracy(x: Tensor, labels: Tensor, classifier: DigitClassifier | None = None) -> float:
+@torch.no_grad()
+def predict_digits(x: Tensor, classifier: nn.Module) -> Tensor:
+    """Predicted class of each image, shape (N,) int64, on the CPU."""
+    x = _as_images(x, "x")
+    return classifier(x.to(_device_of(classifier))).argmax(-1).cpu()
+
+
+def classifier_accuracy(x: Tensor, labels: Tensor, classifier: nn.Module) -> float:
     """Share of images ``x`` (N, 1, 8, 8) whose predicted class equals ``labels`` (N,)."""
     pred = predict_digits(x, classifier)
     if labels.shape != pred.shape:
@@ -262,42 +118,10 @@ def frechet_distance(feat_x, feat_y) -> float:
     return frechet_from_stats(*gaussian_stats(feat_x), *gaussian_stats(feat_y))
 
 
-def _reference_images(reference) -> Tensor:
-    if isinstance(reference, str):
-        from ..data.digits import load_digits_images
-
-        split = dict(split_seed=CLASSIFIER_CONFIG["split_seed"], test_fraction=CLASSIFIER_CONFIG["test_fraction"])
-        return load_digits_images(reference, seed=split["split_seed"], test_fraction=split["test_fraction"]).images
-    return reference
-
-
-def frechet_digits(
-    samples: Tensor, reference: str | Tensor = "test", classifier: DigitClassifier | None = None
-) -> float:
-    """Fréchet distance of digit images ``samples`` (N, 1, 8, 8) to ``reference`` (``"test"``, ``"train"`` or images).
-
-    FD is biased upwards at small N: compare it with :func:`frechet_noise_floor` at the same N.
-    """
-    classifier = classifier or get_digit_classifier()
-    return frechet_distance(
-        digit_features(samples, classifier), digit_features(_reference_images(reference), classifier)
-    )
-
-
-def frechet_noise_floor(
-    n: int | None = None, reference: str | Tensor = "test", seed: int = 0, classifier: DigitClassifier | None = None
-) -> float:
-    """FD of ``n`` real train images (random, seeded; default all) to ``reference``: what a perfect model would score."""
-    from ..data.digits import load_digits_images
-
-    train = load_digits_images(
-        "train", seed=CLASSIFIER_CONFIG["split_seed"], test_fraction=CLASSIFIER_CONFIG["test_fraction"]
-    ).images
-    if n is not None:
-        if not 2 <= n <= len(train):
-            raise ValueError(f"n must lie in [2, {len(train)}]; got {n}.")
-        train = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]]
-    return frechet_digits(train, reference, classifier)
+def frechet_digits(samples: Tensor, reference: Tensor, classifier: nn.Module) -> float:
+    """Fréchet distance of digit images ``samples`` (N, 1, 8, 8) to images ``reference`` (M, 1, 8, 8), in the
+    classifier's features. FD is biased upwards at small N: compare it with real images at the same N."""
+    return frechet_distance(digit_features(samples, classifier), digit_features(reference, classifier))
 
 
 @dataclass
@@ -328,24 +152,18 @@ def _flat(x, name: str) -> Tensor:
 
 
 def nearest_neighbour_check(
-    samples: Tensor, train: Tensor | None = None, test: Tensor | None = None, *, percentile: float = 1.0
+    samples: Tensor, train: Tensor, test: Tensor, *, percentile: float = 1.0
 ) -> NearestNeighbourReport:
     """Distances from samples to their nearest training image, against test→train distances.
 
     Args:
         samples: generated images, shape (N, ...).
-        train: training images, shape (M, ...) (default: the digits train split).
-        test: held-out real images, shape (K, ...) (default: the digits test split).
+        train: training images, shape (M, ...).
+        test: held-out real images, shape (K, ...).
         percentile: test→train percentile below which a sample counts as a copy.
     """
-    from ..data.digits import load_digits_images
-
     if not 0 < percentile < 100:
         raise ValueError(f"percentile must lie in (0, 100); got {percentile}.")
-    if train is None:
-        train = load_digits_images("train").images
-    if test is None:
-        test = load_digits_images("test").images
     s, tr, te = _flat(samples, "samples"), _flat(train, "train"), _flat(test, "test")
     if not s.shape[1] == tr.shape[1] == te.shape[1]:
         raise ValueError(

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ShapeAttributeClassifier"]
+__all__ = ["ShapeAttributeClassifier", "DigitClassifier"]
 
 
 class ShapeAttributeClassifier(nn.Module):
@@ -133,3 +133,44 @@ class ShapeAttributeClassifier(nn.Module):
         x = self._check(x)
         device = self.fc.weight.device
         return torch.cat([self.features(c.to(device)).float().cpu() for c in x.split(batch_size)])
+
+
+class DigitClassifier(nn.Module):
+    """Small CNN for 8×8 digits: (B, 1, 8, 8) in [−1, 1] → logits (B, 10); :meth:`features` → (B, feat_dim).
+
+    Three 3×3 convolutions (one 2×2 max-pool) and one hidden layer, the features of the digits' Fréchet distance
+    (:mod:`diffuse_edu.metrics.frechet`; trained and cached by :func:`diffuse_edu.recipes.judges.digit_judge`).
+
+    Args:
+        width: channels of the first convolution (doubled after it).
+        feat_dim: width of the feature layer.
+    """
+
+    def __init__(self, width: int = 16, feat_dim: int = 64):
+        super().__init__()
+        self._config = dict(width=width, feat_dim=feat_dim)
+        self.conv1 = nn.Conv2d(1, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1)
+        self.conv3 = nn.Conv2d(2 * width, 2 * width, 3, padding=1)
+        self.fc = nn.Linear(2 * width * 16, feat_dim)
+        self.head = nn.Linear(feat_dim, 10)
+
+    def config(self) -> dict:
+        """Constructor arguments, JSON-serialisable (used by :mod:`diffuse_edu.checkpoint`)."""
+        return dict(self._config)
+
+    @classmethod
+    def from_config(cls, config: dict) -> DigitClassifier:
+        """Rebuild from :meth:`config`."""
+        return cls(**config)
+
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate-layer features, shape (B, feat_dim), of images ``x`` shape (B, 1, 8, 8)."""
+        h = F.relu(self.conv1(x))
+        h = F.max_pool2d(F.relu(self.conv2(h)), 2)  # (B, 2w, 4, 4)
+        h = F.relu(self.conv3(h))
+        return F.relu(self.fc(h.flatten(1)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits over the ten digits, shape (B, 10)."""
+        return self.head(self.features(x))

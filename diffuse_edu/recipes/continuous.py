@@ -32,12 +32,13 @@ from ..data.batching import infinite_batches
 from ..data.digits import load_digits_images
 from ..data.toys import GaussianMixture, ring_mixture
 from ..gaussian import GaussianProcess
-from ..metrics.frechet import NearestNeighbourReport, frechet_digits, frechet_noise_floor, nearest_neighbour_check
+from ..metrics.frechet import NearestNeighbourReport, nearest_neighbour_check
 from ..nets.mlp import TimeMLP
 from ..nets.unet import UNet
 from ..sampling import model_device, nfe_of, sample
 from ..train import train
 from ._cache import load_trained, save_trained
+from .judges import digits_frechet_floor, digits_split, frechet_to_digits
 
 __all__ = [
     "SAMPLERS",
@@ -304,7 +305,8 @@ class DigitsReport:
     """Digit samples against real images.
 
     Attributes:
-        fd: Fréchet distance (digit-classifier features) of the samples to the test split.
+        fd: Fréchet distance (features of :func:`~diffuse_edu.recipes.judges.digit_judge`) of the samples to the
+            test split.
         fd_floor: the same for ``n`` real train images (what a perfect model scores at this sample size).
         nearest: the nearest-neighbour copy check (:class:`~diffuse_edu.metrics.frechet.NearestNeighbourReport`).
         n: number of samples.
@@ -321,10 +323,9 @@ def digits_report(samples: Tensor) -> DigitsReport:
     N, and the nearest-neighbour check against the train split (test images as the reference)."""
     x = samples.detach().cpu()
     n = x.shape[0]
-    train_images, test_images = load_digits_images("train").images, load_digits_images("test").images
     return DigitsReport(
-        fd=frechet_digits(x, "test"),
-        fd_floor=frechet_noise_floor(n=n, reference="test"),
-        nearest=nearest_neighbour_check(x, train_images, test_images),
+        fd=frechet_to_digits(x, "test"),
+        fd_floor=digits_frechet_floor(n=n, reference="test"),
+        nearest=nearest_neighbour_check(x, digits_split("train"), digits_split("test")),
         n=n,
     )

@@ -1,4 +1,4 @@
-"""Judges for the captioned shapes: train once per (level, image size), cache, and report held-out accuracy.
+"""Judges: the captioned shapes' attribute classifiers and the digits' feature network, each trained once and cached.
 
 :func:`shape_judge` returns a :class:`~diffuse_edu.nets.judges.ShapeAttributeClassifier` trained on freshly rendered
 images (an endless stream, so it never sees the same image twice and cannot overfit), cached as safetensors + JSON
@@ -6,6 +6,10 @@ under ``<cache root>/judges/shapes/<config hash>/``. Training is seeded and runs
 asking for a judge does not move the caller's global random stream. :func:`shape_judge_accuracy` measures it on the
 test split of :func:`~diffuse_edu.data.shapes.load_shapes`; a judge below 99 % on any attribute is not trustworthy
 as a coherence metric, and training says so with a warning.
+
+:func:`digit_judge` does the same for the 8×8 digits: a :class:`~diffuse_edu.nets.judges.DigitClassifier` trained on
+the digits train split, cached under ``<cache root>/judges/digits/<config hash>/``, whose features give the Fréchet
+distance of notebook 01 (:func:`frechet_to_digits`, next to its floor :func:`digits_frechet_floor`).
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from ..cache import cache_dir_for
 from ..checkpoint import load_checkpoint, save_checkpoint
+from ..data.digits import load_digits_images
 from ..data.shapes import ATTRIBUTES, IMAGE_SIZES, attribute_names, load_shapes, n_values, render, sample_attributes
-from ..nets.judges import ShapeAttributeClassifier
+from ..metrics.frechet import classifier_accuracy, frechet_digits
+from ..nets.judges import DigitClassifier, ShapeAttributeClassifier
 
 __all__ = [
     "JUDGE_CONFIG",
@@ -31,6 +38,12 @@ __all__ = [
     "shape_judge",
     "shape_judge_accuracy",
     "judge_table",
+    "DIGIT_JUDGE_CONFIG",
+    "digits_split",
+    "train_digit_judge",
+    "digit_judge",
+    "frechet_to_digits",
+    "digits_frechet_floor",
 ]
 
 #: Everything that changes a trained judge, per image size (the level is added per judge); a change gives a new cache
@@ -199,6 +212,142 @@ def judge_table(levels=(1, 2, 3, 4, 5), sizes=IMAGE_SIZES, *, cache=None, retrai
             )
             print(rows[-1], flush=True)
     return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The digit judge: features for the Fréchet distance of 8×8 digits (notebook 01, bench_continuous)
+# ---------------------------------------------------------------------------------------------------------------------
+
+#: Everything that changes the trained digit classifier (a change gives a new cache key), and the train/test split of
+#: the digits it is trained and scored on.
+DIGIT_JUDGE_CONFIG = dict(
+    version=1,
+    width=16,
+    feat_dim=64,
+    epochs=10,
+    batch_size=64,
+    lr=3e-3,
+    seed=0,
+    split_seed=0,
+    test_fraction=0.2,
+    shift_augment=1,
+)
+
+
+def digits_split(split: str, config: dict | None = None) -> Tensor:
+    """The images (N, 1, 8, 8) of the digits split ``"train"`` or ``"test"`` the digit judge uses."""
+    config = DIGIT_JUDGE_CONFIG if config is None else config
+    return load_digits_images(split, seed=config["split_seed"], test_fraction=config["test_fraction"]).images
+
+
+def _random_shift(x: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
+    """Shift each image by up to ``max_shift`` pixels (zero = background −1 padding): cheap augmentation."""
+    if max_shift == 0:
+        return x
+    b, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4, value=-1.0)
+    dx, dy = torch.randint(0, 2 * max_shift + 1, (2, b), generator=generator)
+    rows = (dy[:, None] + torch.arange(h))[:, None, :, None].expand(b, 1, h, w + 2 * max_shift)
+    out = padded.gather(2, rows)
+    cols = (dx[:, None] + torch.arange(w))[:, None, None, :].expand(b, 1, h, w)
+    return out.gather(3, cols)
+
+
+def train_digit_judge(config: dict | None = None, *, verbose: bool = True) -> DigitClassifier:
+    """Train the digit classifier from ``config`` (default :data:`DIGIT_JUDGE_CONFIG`) on one thread.
+
+    Adam with a one-cycle learning rate over ``epochs`` shuffled passes of the train split, random shifts of up to
+    ``shift_augment`` pixels; seeded, inside ``torch.random.fork_rng`` (the caller's global stream does not move).
+    Returns it in eval mode on the CPU, gradients off.
+    """
+    config = DIGIT_JUDGE_CONFIG if config is None else config
+    threads = torch.get_num_threads()
+    # One thread: for convolutions this small, threading overhead costs more than it gains (4x on a busy 2-core CPU).
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config["seed"])
+            model = DigitClassifier(config["width"], config["feat_dim"])
+            return _train_digits(model, config, verbose)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_digits(model: DigitClassifier, config: dict, verbose: bool) -> DigitClassifier:
+    train = load_digits_images("train", seed=config["split_seed"], test_fraction=config["test_fraction"])
+    gen = torch.Generator().manual_seed(config["seed"])
+    opt = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    n, bs = len(train.labels), config["batch_size"]
+    steps = config["epochs"] * (n // bs)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config["lr"], total_steps=steps)
+    model.train()
+    for _ in range(config["epochs"]):
+        perm = torch.randperm(n, generator=gen)
+        for start in range(0, n - bs + 1, bs):
+            idx = perm[start : start + bs]
+            x = _random_shift(train.images[idx], config["shift_augment"], gen)
+            loss = F.cross_entropy(model(x), train.labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval().requires_grad_(False)
+    if verbose:
+        test = load_digits_images("test", seed=config["split_seed"], test_fraction=config["test_fraction"])
+        acc = classifier_accuracy(test.images, test.labels, model)
+        print(f"diffuse_edu: trained the digit classifier for Fréchet distances (test accuracy {acc:.1%}).")
+    return model
+
+
+def digit_judge(*, cache: str | Path | None = None, retrain: bool = False, verbose: bool = True) -> DigitClassifier:
+    """The digit judge: loaded from the cache, or trained (≈ 5–20 s on a CPU, once) and cached.
+
+    Cached as safetensors + JSON under ``<cache root>/judges/digits/<config hash>/``.
+
+    Args:
+        cache: cache root (default :func:`~diffuse_edu.cache.cache_root`).
+        retrain: ignore any cached copy.
+        verbose: print when training.
+    Returns:
+        A :class:`~diffuse_edu.nets.judges.DigitClassifier` in eval mode on the CPU, gradients off.
+    """
+    folder = cache_dir_for("judges/digits", DIGIT_JUDGE_CONFIG, root=cache)
+    mem_key = (str(folder.resolve()), "digits")
+    if not retrain and mem_key in _LOADED:
+        return _LOADED[mem_key]
+    stem = folder / "judge"
+    model = None
+    if not retrain and stem.with_name("judge.json").exists():
+        try:
+            model = load_checkpoint(stem).model.eval().requires_grad_(False)
+        except (OSError, ValueError, RuntimeError, KeyError):
+            model = None  # a damaged cache entry: train again
+    if model is None:
+        model = train_digit_judge(DIGIT_JUDGE_CONFIG, verbose=verbose)
+        save_checkpoint(stem, model, {"judge": DIGIT_JUDGE_CONFIG})
+    _LOADED[mem_key] = model
+    return model
+
+
+def frechet_to_digits(samples: Tensor, reference: str | Tensor = "test", judge: DigitClassifier | None = None) -> float:
+    """Fréchet distance of digit images ``samples`` (N, 1, 8, 8) to ``reference`` (``"test"``, ``"train"`` or images),
+    in the digit judge's features (default :func:`digit_judge`). Biased upwards at small N: compare it with
+    :func:`digits_frechet_floor` at the same N."""
+    judge = judge if judge is not None else digit_judge()
+    ref = digits_split(reference) if isinstance(reference, str) else reference
+    return frechet_digits(samples, ref, judge)
+
+
+def digits_frechet_floor(
+    n: int | None = None, reference: str | Tensor = "test", seed: int = 0, judge: DigitClassifier | None = None
+) -> float:
+    """The FD of ``n`` real train images (random, seeded; default all) to ``reference``: what a perfect model scores."""
+    train = digits_split("train")
+    if n is not None:
+        if not 2 <= n <= len(train):
+            raise ValueError(f"n must lie in [2, {len(train)}]; got {n}.")
+        train = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]]
+    return frechet_to_digits(train, reference, judge)
 
 
 if __name__ == "__main__":
