@@ -58,19 +58,25 @@ class BatchStream(Iterator):
         g = self._global_batch()
         return self.num_examples - self.num_examples % g if self.drop_last else self.num_examples
 
+    def _placed(self, perm: Tensor) -> Tensor:
+        # Data on the GPU, order drawn on the CPU: pinned indices copy without waiting for the GPU's queued work.
+        if perm.device.type == "cpu" and any(t.is_cuda for t in self._data):
+            return perm.pin_memory()
+        return perm
+
     def __iter__(self) -> BatchStream:
         return self
 
     def __next__(self):
         if self._perm is None or self._pos >= self._epoch_stop():
             device = self.generator.device if self.generator is not None else torch.device("cpu")
-            self._perm = torch.randperm(self.num_examples, generator=self.generator, device=device)
+            self._perm = self._placed(torch.randperm(self.num_examples, generator=self.generator, device=device))
             self._pos = 0
             self.epoch += 1
         start = self._pos + self.rank * self.batch_size
         idx = self._perm[start : min(start + self.batch_size, self._pos + self._global_batch())]
         self._pos += self._global_batch()
-        parts = [t[idx.to(t.device)] for t in self._data]
+        parts = [t[idx.to(t.device, non_blocking=True)] for t in self._data]
         if self._keys is not None:
             return dict(zip(self._keys, parts, strict=True))
         return parts[0] if len(parts) == 1 else tuple(parts)
@@ -162,7 +168,7 @@ class BatchStream(Iterator):
                 self.generator = torch.Generator()
             self.generator.set_state(state["generator"])
         device = self.generator.device if self.generator is not None else torch.device("cpu")
-        self._perm = None if perm is None else perm.to(device=device, dtype=torch.long)
+        self._perm = None if perm is None else self._placed(perm.to(device=device, dtype=torch.long))
         self._pos = int(state["position"])
         self.epoch = int(state["epoch"])
 
