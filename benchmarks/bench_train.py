@@ -1,6 +1,6 @@
 """Training-step benchmark: samples/s and peak memory of :func:`diffuse_edu.train.train_iter` for the notebook models.
 
-Rows, for each model of notebooks 01–03 (the joint text–image model joins when it exists in ``diffuse_edu.nets``):
+Rows, for each model of notebooks 01–03 and the joint text–image model of notebook 04:
 
 1. One process: fp32, bf16 autocast, fp16 autocast (+ GradScaler) and fp32 under ``torch.compile``, on the CPU and,
    when present, on CUDA (there also bf16 + compile).
@@ -51,11 +51,13 @@ from diffuse_edu.joint import JointProcess  # noqa: E402
 from diffuse_edu.masked import MaskedProcess  # noqa: E402
 from diffuse_edu.nets.joint_mlp import JointMLP  # noqa: E402
 from diffuse_edu.nets.mlp import TimeMLP  # noqa: E402
+from diffuse_edu.nets.mmdit import JointPixelCharTransformer  # noqa: E402
 from diffuse_edu.nets.transformer import DiffusionTransformer  # noqa: E402
 from diffuse_edu.nets.unet import UNet  # noqa: E402
 from diffuse_edu.train import train, train_iter  # noqa: E402
 
 V_TEXT, L_TEXT = 30, 16  # notebook 02: surnames, ~30 symbols with PAD, windows of 16
+V_CAPTION, L_CAPTION = 25, 32  # notebook 04: captions of captioned shapes
 
 
 @dataclass
@@ -74,6 +76,11 @@ def _specs() -> dict[str, Spec]:
     masked = MaskedProcess(V_TEXT)
     joint = JointProcess(
         {"point": GaussianProcess(), "label": MaskedProcess(8)}, event_shapes={"point": (2,), "label": (1,)}
+    )
+
+    text_image = JointProcess(
+        {"image": GaussianProcess(), "caption": MaskedProcess(V_CAPTION)},
+        event_shapes={"image": (3, 16, 16), "caption": (L_CAPTION,)},
     )
 
     def gen(seed):
@@ -112,6 +119,16 @@ def _specs() -> dict[str, Spec]:
             },
             joint.loss_fn,
             256,
+        ),
+        "textimage": Spec(
+            "JointPixelCharTransformer 'cpu' preset, 16 px + 32 chars (nb 04)",
+            lambda: JointPixelCharTransformer.preset("cpu", text_len=L_CAPTION, vocab_size=V_CAPTION),
+            lambda n: {
+                "image": torch.rand(n, 3, 16, 16, generator=gen(0)) * 2 - 1,
+                "caption": torch.randint(0, V_CAPTION, (n, L_CAPTION), generator=gen(1)),
+            },
+            text_image.loss_fn,
+            64,
         ),
     }
 
@@ -295,7 +312,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="smoke run: two models, few steps")
     parser.add_argument("--write", action="store_true", help="save benchmarks/results/train.md")
-    parser.add_argument("--models", default=None, help="comma-separated subset of timemlp,unet,text,joint")
+    parser.add_argument("--models", default=None, help="comma-separated subset of timemlp,unet,text,textimage,joint")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: the CPU, plus CUDA when present)")
     parser.add_argument("--no-ddp", action="store_true", help="skip the 1 vs 2 process rows")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per single process (default: all)")
