@@ -198,6 +198,9 @@ def _bad(change):
         (lambda xs, ts: ts.update(caption=torch.tensor([0.1, 1.5, 0.2])), ValueError, r"\[0, 1\]"),
         (lambda xs, ts: ts.update(caption=torch.tensor([0.1, float("nan"), 0.2])), ValueError, r"\[0, 1\]"),
         (lambda xs, ts: ts.update(caption=[0.1, 0.2, 0.3]), TypeError, "torch.Tensor"),
+        (lambda xs, ts: ts.update(caption=1.5), ValueError, r"\[0, 1\]"),
+        (lambda xs, ts: xs["image"].__setitem__((1, 0, 2, 2), float("nan")), ValueError, "NaN or infinite"),
+        (lambda xs, ts: xs["image"].__setitem__((0, 1, 0, 0), float("inf")), ValueError, "NaN or infinite"),
         (lambda xs, ts: ts.update(caption=ts["caption"].to("meta")), ValueError, "network is on cpu"),
     ],
 )
@@ -206,6 +209,17 @@ def test_bad_inputs_raise_one_clear_error(change, exc, match):
     xs, ts = _bad(change)
     with pytest.raises(exc, match=match):
         net(xs, ts)
+
+
+def test_plain_number_times_broadcast_like_the_other_nets():
+    net = _wake(_tiny())
+    xs, _ = _batch()
+    ref = net(xs, {"image": torch.full((3,), 0.3), "caption": torch.zeros(3)})
+    out = net(xs, {"image": 0.3, "caption": 0})
+    assert all(torch.equal(out[k], ref[k]) for k in ref)
+    # a 0-d tensor broadcasts too
+    out = net(xs, {"image": torch.tensor(0.3), "caption": torch.tensor(0.0)})
+    assert all(torch.equal(out[k], ref[k]) for k in ref)
 
 
 def test_bad_constructor_arguments():

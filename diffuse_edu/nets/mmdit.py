@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import net_checks_values
+from .._checks import check_time, net_checks_values
 from .embeddings import sinusoidal_embedding
 
 __all__ = ["JointBlock", "JointPixelCharTransformer", "PRESETS"]
@@ -237,7 +237,8 @@ class JointPixelCharTransformer(nn.Module):
         C, p, g = self.channels, self.patch_size, self.image_size // self.patch_size
         return patches.reshape(B, g, g, C, p, p).permute(0, 3, 1, 4, 2, 5).reshape(B, C, g * p, g * p)
 
-    def _check(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> None:
+    def _check(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Check the inputs (values on the CPU only, see the module docstring); return the times as (B,) tensors."""
         if not isinstance(xs, Mapping) or not isinstance(ts, Mapping):
             raise TypeError("xs and ts must be dicts keyed by modality name.")
         if set(xs) != set(self.names) or set(ts) != set(self.names):
@@ -246,7 +247,7 @@ class JointPixelCharTransformer(nn.Module):
                 f"got {sorted(xs)} and {sorted(ts)}."
             )
         img, txt = xs[self.image_name], xs[self.text_name]
-        for name, x in ((self.image_name, img), (self.text_name, txt), *ts.items()):
+        for name, x in ((self.image_name, img), (self.text_name, txt)):
             if not isinstance(x, Tensor):
                 raise TypeError(f"inputs must be torch.Tensors; {name!r} is a {type(x).__name__}.")
         S, C = self.image_size, self.channels
@@ -264,38 +265,39 @@ class JointPixelCharTransformer(nn.Module):
         B = img.shape[0]
         if txt.shape[0] != B:
             raise ValueError(f"batch sizes differ: {self.image_name!r} has {B}, {self.text_name!r} has {txt.shape[0]}.")
+        device = self.patch_in.weight.device
+        # Times: a (B,) tensor or a plain number (broadcast to the batch, as the other networks take them); values
+        # (in [0, 1], no NaN) are checked for CPU tensors and numbers only.
+        times = {}
         for name in self.names:
             t = ts[name]
-            if t.shape != (B,) or not t.is_floating_point():
-                raise ValueError(
-                    f"ts[{name!r}] must be a float tensor of shape ({B},); got {t.dtype} {tuple(t.shape)}."
-                )
-        device = self.patch_in.weight.device
-        for name, x in ((self.image_name, img), (self.text_name, txt), *ts.items()):
+            values = net_checks_values(t) if isinstance(t, Tensor) else True
+            times[name] = check_time(t, batch=B, name=f"ts[{name!r}]", device=device, values=values)
+        for name, x in ((self.image_name, img), (self.text_name, txt), *times.items()):
             if x.device != device:
                 raise ValueError(f"input {name!r} is on {x.device} but the network is on {device}; move one of them.")
         # Value checks need the values on the host: free for CPU tensors, a synchronisation per call on CUDA. So
         # they run on the CPU only (where tests and teaching run), and never inside a torch.compile trace.
+        if net_checks_values(img) and img.numel() and not bool(torch.isfinite(img).all()):
+            raise ValueError(f"xs[{self.image_name!r}] holds NaN or infinite values; expected finite pixels.")
         if net_checks_values(txt) and txt.numel() and (txt.min() < 0 or txt.max() > self.vocab_size):
             raise ValueError(
                 f"xs[{self.text_name!r}] holds token ids in [{txt.min().item()}, {txt.max().item()}]; expected ids "
                 f"in [0, {self.vocab_size}] ({self.vocab_size} is the mask)."
             )
-        for name in self.names:
-            t = ts[name]
-            if net_checks_values(t) and not bool(((t >= 0) & (t <= 1)).all()):
-                raise ValueError(f"ts[{name!r}] must lie in [0, 1] (and not be NaN).")
+        return times
 
     def forward(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Denoise both modalities at once.
 
         Args:
             xs: ``{image_name: (B, C, S, S) float, text_name: (B, L) long in [0, V]}``.
-            ts: ``{image_name: (B,), text_name: (B,)}``, each modality's own time in [0, 1].
+            ts: ``{image_name: (B,), text_name: (B,)}``, each modality's own time in [0, 1] (a plain number is
+                broadcast to the batch).
         Returns:
             ``{image_name: (B, C, S, S), text_name: (B, L, V)}`` in float32.
         """
-        self._check(xs, ts)
+        ts = self._check(xs, ts)
         img, txt = xs[self.image_name], xs[self.text_name]
         L = txt.shape[1]
         # Per-modality conditioning c_m from its own clock (plus, optionally, a map of both clocks).
