@@ -333,7 +333,7 @@ def render(
     cy = torch.tensor([_CENTRES[p][1] for p in position], dtype=torch.float64) + jy
     radius = torch.tensor([_RADIUS[s] for s in size], dtype=torch.float64) * jscale
     # White (the level ≤ 2 default) is an unsaturated colour; the others are hues.
-    white = torch.tensor([c == "white" for c in colour])
+    white = torch.tensor([c == "white" for c in colour], dtype=torch.bool)  # explicit dtype: N = 0 works too
     hue = torch.tensor([_HUES.get(c, 0.0) for c in colour], dtype=torch.float64) + jhue
     fg = _hsv_to_rgb(hue, torch.where(white, torch.zeros_like(sat), sat), val).float()  # (N, 3)
     bg_level = torch.tensor([_BACKGROUND_LEVEL[b] for b in background], dtype=torch.float64) + jbg
@@ -455,7 +455,18 @@ def caption_variants(attributes: Sequence[int] | Tensor) -> list[str]:
     Args:
         attributes: one row of k attribute indices (a sequence or a long tensor shape (k,)).
     """
-    row = torch.as_tensor(attributes)
+    if not isinstance(attributes, Tensor) and (
+        isinstance(attributes, (str, bytes)) or not isinstance(attributes, Sequence)
+    ):
+        raise TypeError(
+            f"attributes must be one row of attribute indices (a sequence of ints or a tensor); got {attributes!r}."
+        )
+    try:
+        row = torch.as_tensor(attributes)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"attributes must be one row of attribute indices (ints); got {attributes!r}.") from None
+    if row.ndim != 1:
+        raise ValueError(f"attributes must be one row, shape (k,); got shape {tuple(row.shape)}.")
     check_attributes(row.reshape(1, -1), "attributes")
     values = _row_values(row.tolist())
     # Every choice has at most two options, so the fractions 0 and ½ reach them all.
@@ -544,10 +555,13 @@ def shapes_vocab() -> CharVocab:
     return CharVocab("".join(literal + forms + words))
 
 
-@functools.cache
 def max_caption_length(level: int) -> int:
     """Window length L of the encoded captions at ``level``: the longest caption the grammar writes, plus its end."""
-    _check_level(level)
+    return _max_caption_length(_check_level(level))
+
+
+@functools.cache
+def _max_caption_length(level: int) -> int:
     # Enumerate: the longest word of each attribute gives the longest caption of every template.
     longest = [max(range(len(VALUES[a])), key=lambda i: max(map(len, _WORDS[a][VALUES[a][i]]))) for a in ATTRIBUTES]
     return max(map(len, caption_variants(longest[:level]))) + 1
@@ -559,8 +573,8 @@ def encode_captions(texts: Sequence[str], level: int) -> Tensor:
     Raises:
         ValueError: a caption holds characters outside :func:`shapes_vocab` or is too long for the level.
     """
-    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-        raise TypeError("texts must be a list of strings.")
+    if isinstance(texts, str) or not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
+        raise TypeError(f"texts must be a list of strings (captions); got {type(texts).__name__}.")
     return shapes_vocab().encode_batch(list(texts), max_caption_length(level))
 
 
