@@ -119,6 +119,8 @@ def sha256_of(path: str | Path) -> str:
 
 def adult_dir(cache: str | Path | None = None) -> Path:
     """Where the two files live: ``cache`` if given, else ``cache_dir_for("data/adult")`` (not created here)."""
+    if cache is not None and not isinstance(cache, (str, os.PathLike)):
+        raise TypeError(f"cache must be a folder (a str or os.PathLike) or None; got {type(cache).__name__}.")
     return Path(cache) if cache is not None else cache_dir_for("data/adult")
 
 
@@ -237,7 +239,7 @@ def load_adult(split: str = "train", cache: str | Path | None = None, verbose: b
     Returns:
         DataFrame with the 15 :data:`ADULT_COLUMNS`; integer columns ``int64``, the others ``object`` (str or NaN).
     """
-    if split not in _SPLIT_FILE:
+    if not isinstance(split, str) or split not in _SPLIT_FILE:
         raise ValueError(f"split must be 'train' or 'test'; got {split!r}.")
     folder = fetch_adult(cache, verbose=verbose)
     df = pd.read_csv(
@@ -270,8 +272,13 @@ def adult_subsample(n: int, split: str = "train", seed: int = 0, cache: str | Pa
 
     The draw is stratified by :data:`ADULT_TARGET`, so a small subsample keeps the label shares (about 24 % ``>50K``).
     """
+    # Argument types first: a bad one must not cost a read of the file (or a download).
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int (at most the split's rows); got {n!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32 - 2:
+        raise ValueError(f"seed must be an int in [0, 2**32 - 2); got {seed!r}.")
     df = load_adult(split, cache=cache)
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(df):
+    if not 1 <= n <= len(df):
         raise ValueError(f"n must be an int in [1, {len(df)}] for the {split} split; got {n!r}.")
     shares = df[ADULT_TARGET].value_counts(normalize=True, sort=False)
     # Largest-remainder rounding: the per-label counts add up to exactly n.
