@@ -113,6 +113,8 @@ class BatchStream(Iterator):
                     "lower batch_size."
                 )
             if self.generator is None:
+                if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+                    raise TypeError(f"seed must be an int (shared by every rank) or None; got {seed!r}.")
                 if seed is None:
                     raise ValueError(
                         "a stream without a generator can be sharded only with a seed (shared by all ranks); pass "
@@ -162,11 +164,30 @@ class BatchStream(Iterator):
         perm = state["permutation"]
         if perm is not None and (not isinstance(perm, Tensor) or perm.shape != (self.num_examples,)):
             raise ValueError(f"state['permutation'] must be a tensor of shape ({self.num_examples},).")
-        if state["generator"] is not None:
-            if self.generator is None:
-                # The saved stream had its own generator (e.g. made for a shard): recreate one to hold its state.
-                self.generator = torch.Generator()
-            self.generator.set_state(state["generator"])
+        if perm is not None and (
+            perm.is_floating_point()
+            or perm.dtype == torch.bool
+            or not torch.equal(perm.cpu().sort().values, torch.arange(self.num_examples))
+        ):
+            raise ValueError(f"state['permutation'] must be a permutation of 0..{self.num_examples - 1} (integer ids).")
+        for key in ("position", "epoch"):  # a position past the epoch's end just starts the next epoch
+            v = state[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"state[{key!r}] must be an int >= 0; got {v!r}.")
+        gen_state = state["generator"]
+        if gen_state is not None:
+            if not isinstance(gen_state, Tensor) or gen_state.dtype != torch.uint8:
+                raise TypeError(
+                    f"state['generator'] must be a generator state (a uint8 tensor) or None; got {gen_state!r:.60}."
+                )
+            generator = self.generator if self.generator is not None else torch.Generator()
+            try:  # on a copy first: a bad state must leave this stream untouched
+                torch.Generator(device=generator.device).set_state(gen_state)
+            except RuntimeError as err:
+                raise ValueError(f"state['generator'] is not a valid generator state: {err}") from None
+            # The saved stream had its own generator (e.g. made for a shard): recreate one to hold its state.
+            self.generator = generator
+            self.generator.set_state(gen_state)
         device = self.generator.device if self.generator is not None else torch.device("cpu")
         self._perm = None if perm is None else self._placed(perm.to(device=device, dtype=torch.long))
         self._pos = int(state["position"])
