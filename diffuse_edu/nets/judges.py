@@ -14,7 +14,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import check_finite, check_positive_int, net_checks_values
+
 __all__ = ["ShapeAttributeClassifier", "DigitClassifier"]
+
+
+def _check_images(x, shape: tuple[int, int, int], name: str, device=None) -> None:
+    """Images (N, *shape), floating; finite where checking values is free (CPU, not compiling); on ``device``."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}.")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor in [−1, 1]; got dtype {x.dtype}.")
+    if x.ndim != 4 or tuple(x.shape[1:]) != shape:
+        raise ValueError(
+            f"{name} must have shape (N, {', '.join(map(str, shape))}) for this judge; got {tuple(x.shape)}."
+        )
+    if device is not None and x.device != device:
+        raise ValueError(f"{name} is on {x.device} but the judge is on {device}; move one of them.")
+    if net_checks_values(x):
+        check_finite(x, name)
 
 
 class ShapeAttributeClassifier(nn.Module):
@@ -44,11 +62,21 @@ class ShapeAttributeClassifier(nn.Module):
         first_convs: int = 2,
     ):
         super().__init__()
-        n_values = [int(k) for k in n_values]
-        if not n_values or any(k < 2 for k in n_values):
-            raise ValueError(f"n_values must list at least one attribute with ≥ 2 values each; got {n_values!r}.")
+        if isinstance(n_values, (str, bytes)) or not isinstance(n_values, Sequence):
+            raise TypeError(f"n_values must be a sequence of ints (values per attribute); got {n_values!r}.")
+        n_values = list(n_values)
+        if not n_values or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 2 for k in n_values):
+            raise ValueError(
+                f"n_values must list at least one attribute with ≥ 2 values each (ints); got {n_values!r}."
+            )
+        if names is not None and (isinstance(names, (str, bytes)) or not isinstance(names, Sequence)):
+            raise TypeError(f"names must be a sequence of attribute names or None; got {names!r}.")
         names = [f"attr{j}" for j in range(len(n_values))] if names is None else list(names)
-        if len(names) != len(n_values) or len(set(names)) != len(names):
+        if (
+            len(names) != len(n_values)
+            or len(set(names)) != len(names)
+            or not all(isinstance(n, str) and n and "." not in n for n in names)
+        ):
             raise ValueError(f"names must be {len(n_values)} distinct strings (one per attribute); got {names!r}.")
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
             raise ValueError(f"image_size must be a power of two ≥ 8; got {image_size!r}.")
@@ -92,20 +120,17 @@ class ShapeAttributeClassifier(nn.Module):
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters())
 
-    def _check(self, x) -> Tensor:
-        # Shape and dtype only: no value checks, which would cost a host–device sync per call on CUDA.
-        if not isinstance(x, Tensor):
-            raise TypeError(f"images must be a torch.Tensor; got {type(x).__name__}.")
-        if not x.is_floating_point():
-            raise TypeError(f"images must be a float tensor in [−1, 1]; got dtype {x.dtype}.")
-        s = self.image_size
-        if x.ndim != 4 or tuple(x.shape[1:]) != (3, s, s):
-            raise ValueError(f"images must have shape (N, 3, {s}, {s}) for this judge; got {tuple(x.shape)}.")
+    def _check(self, x, same_device: bool = False) -> Tensor:
+        # Shapes and dtypes always; values (NaN would give NaN logits and an arbitrary argmax) only for CPU tensors
+        # outside torch.compile, where the check costs no host–device sync (see diffuse_edu._checks).
+        _check_images(
+            x, (3, self.image_size, self.image_size), "images", self.fc.weight.device if same_device else None
+        )
         return x
 
     def features(self, x: Tensor) -> Tensor:
         """Penultimate-layer features of images ``x`` shape (B, 3, S, S): shape (B, feat_dim)."""
-        h = self.conv(self._check(x).to(self.fc.weight.dtype))  # (B, C, 4, 4)
+        h = self.conv(self._check(x, same_device=True).to(self.fc.weight.dtype))  # (B, C, 4, 4)
         return F.relu(self.fc(torch.cat([h.flatten(1), h.amax(dim=(2, 3))], dim=1)))
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
@@ -120,6 +145,7 @@ class ShapeAttributeClassifier(nn.Module):
         Runs in batches on the judge's device and returns a CPU tensor (a metric's input).
         """
         x = self._check(x)
+        check_positive_int(batch_size, "batch_size")
         device = self.fc.weight.device
         out = []
         for chunk in x.split(batch_size):
@@ -131,7 +157,10 @@ class ShapeAttributeClassifier(nn.Module):
     def embed(self, x: Tensor, batch_size: int = 2048) -> Tensor:
         """:meth:`features` in batches, without gradients, as a float32 CPU tensor shape (B, feat_dim)."""
         x = self._check(x)
+        check_positive_int(batch_size, "batch_size")
         device = self.fc.weight.device
+        if not len(x):
+            return torch.zeros(0, self.fc.out_features)
         return torch.cat([self.features(c.to(device)).float().cpu() for c in x.split(batch_size)])
 
 
@@ -148,6 +177,8 @@ class DigitClassifier(nn.Module):
 
     def __init__(self, width: int = 16, feat_dim: int = 64):
         super().__init__()
+        check_positive_int(width, "width")
+        check_positive_int(feat_dim, "feat_dim")
         self._config = dict(width=width, feat_dim=feat_dim)
         self.conv1 = nn.Conv2d(1, width, 3, padding=1)
         self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1)
@@ -166,7 +197,8 @@ class DigitClassifier(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """Penultimate-layer features, shape (B, feat_dim), of images ``x`` shape (B, 1, 8, 8)."""
-        h = F.relu(self.conv1(x))
+        _check_images(x, (1, 8, 8), "x", self.fc.weight.device)
+        h = F.relu(self.conv1(x.to(self.fc.weight.dtype)))
         h = F.max_pool2d(F.relu(self.conv2(h)), 2)  # (B, 2w, 4, 4)
         h = F.relu(self.conv3(h))
         return F.relu(self.fc(h.flatten(1)))
