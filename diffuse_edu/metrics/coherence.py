@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .._checks import check_finite
 from .frechet import frechet_distance
 
 __all__ = [
@@ -87,6 +88,7 @@ def _check_images(images, name: str = "images") -> Tensor:
         raise TypeError(f"{name} must be a float tensor; got dtype {images.dtype}.")
     if images.ndim != 4 or images.shape[0] < 1:
         raise ValueError(f"{name} must have shape (N, C, H, W) with N ≥ 1; got {tuple(images.shape)}.")
+    check_finite(images, name)  # a metric's inputs are checked once, whatever the device
     return images
 
 
@@ -99,7 +101,12 @@ def _check_targets(targets, n: int | None, name: str = "target_attributes") -> T
         raise ValueError(f"{name} must have shape (N, A) with A ≥ 1 attributes; got {tuple(targets.shape)}.")
     if n is not None and targets.shape[0] != n:
         raise ValueError(f"{name} has {targets.shape[0]} rows for {n} samples; expected one row per sample.")
-    return targets.detach().long().cpu()
+    if targets.shape[0] < 1:
+        raise ValueError(f"{name} is empty; expected at least one row.")
+    targets = targets.detach().long().cpu()
+    if (targets < 0).any():
+        raise ValueError(f"{name} holds negative attribute indices (min {targets.min().item()}); expected ids >= 0.")
+    return targets
 
 
 def _check_texts(texts, n: int | None, name: str) -> list[str]:
@@ -144,9 +151,14 @@ def _parse_all(parse, texts: list[str], names: tuple[str, ...]) -> tuple[Tensor,
         if found is None:
             malformed[i] = True
             continue
+        if not isinstance(found, Mapping):
+            raise TypeError(f"parse must return a dict (attribute → value index) or None; got {found!r} for {text!r}.")
         for j, name in enumerate(names):
             if name in found:
-                values[i, j] = int(found[name])
+                v = found[name]
+                if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                    raise ValueError(f"parse gave {name}={v!r} for {text!r}; expected a value index (an int >= 0).")
+                values[i, j] = v
     return values, malformed
 
 
@@ -288,7 +300,11 @@ def attribute_coverage(attributes: Tensor, n_values: Sequence[int]) -> float:
         combinations is 1 − (1 − 1/K)^N: compare against that (or the real data's coverage at the same N).
     """
     attributes = _check_targets(attributes, None, "attributes")
-    n_values = [int(k) for k in n_values]
+    if isinstance(n_values, (str, bytes)) or not isinstance(n_values, Sequence):
+        raise TypeError(f"n_values must be a sequence of ints (values per attribute); got {n_values!r}.")
+    if not all(isinstance(k, int) and not isinstance(k, bool) for k in n_values):
+        raise TypeError(f"n_values must hold ints; got {list(n_values)!r}.")
+    n_values = list(n_values)
     if len(n_values) != attributes.shape[1] or any(k < 1 for k in n_values):
         raise ValueError(f"n_values must give a positive count for each of the {attributes.shape[1]} columns.")
     limits = torch.tensor(n_values)
@@ -348,6 +364,8 @@ def frechet_with_floor(
     n = len(samples)
     if len(real) < n or n < 2:
         raise ValueError(f"need 2 ≤ N ≤ len(real) so the floor uses as many images as the samples; N={n}, {len(real)}.")
+    if not callable(features):
+        raise TypeError(f"features must be callable (images → features (N, D)); got {type(features).__name__}.")
     ref = features(reference)
     return FrechetWithFloor(
         distance=frechet_distance(features(samples), ref), floor=frechet_distance(features(real[:n]), ref), n=n
