@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_float_tensor
+from .._checks import check_finite, check_float_tensor, check_index_tensor, check_number, check_positive_int
 
 __all__ = [
     "digit_features",
@@ -39,15 +39,22 @@ def _as_images(x, name: str) -> Tensor:
     x = x.detach().float()
     if x.ndim == 2 and x.shape[1] == 64:
         x = x.reshape(-1, 1, 8, 8)
-    if x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8):
+    if x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8) or x.shape[0] < 1:
         raise ValueError(
-            f"{name} must be digit images of shape (N, 1, 8, 8) (or (N, 64)) in [−1, 1]; got shape {tuple(x.shape)}."
+            f"{name} must be digit images of shape (N, 1, 8, 8) (or (N, 64)) in [−1, 1] with N >= 1; got shape "
+            f"{tuple(x.shape)}."
         )
     return x
 
 
 def _device_of(judge: nn.Module) -> torch.device:
-    return next(judge.parameters()).device
+    if not isinstance(judge, nn.Module) or not callable(getattr(judge, "features", None)):
+        raise TypeError(
+            f"classifier must be a digit classifier (an nn.Module with features(), e.g. recipes.judges.digit_judge()); "
+            f"got {type(judge).__name__}."
+        )
+    param = next(judge.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
 
 
 @torch.no_grad()
@@ -58,6 +65,7 @@ def digit_features(x: Tensor, classifier: nn.Module, batch_size: int = 1024) -> 
     """
     x = _as_images(x, "x")
     device = _device_of(classifier)
+    check_positive_int(batch_size, "batch_size")
     return torch.cat(
         [classifier.features(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
     )
@@ -73,6 +81,7 @@ def predict_digits(x: Tensor, classifier: nn.Module) -> Tensor:
 def classifier_accuracy(x: Tensor, labels: Tensor, classifier: nn.Module) -> float:
     """Share of images ``x`` (N, 1, 8, 8) whose predicted class equals ``labels`` (N,)."""
     pred = predict_digits(x, classifier)
+    check_index_tensor(labels, "labels", 10)
     if labels.shape != pred.shape:
         raise ValueError(f"labels must have shape ({len(pred)},); got {tuple(labels.shape)}.")
     return (pred == labels.cpu()).double().mean().item()
@@ -80,9 +89,10 @@ def classifier_accuracy(x: Tensor, labels: Tensor, classifier: nn.Module) -> flo
 
 def gaussian_stats(features) -> tuple[Tensor, Tensor]:
     """Mean shape (D,) and unbiased covariance shape (D, D), in float64, of ``features`` shape (N, D)."""
-    f = torch.as_tensor(features).detach().cpu().double()
+    f = _real(features, "features")
     if f.ndim != 2 or f.shape[0] < 2:
         raise ValueError(f"features must have shape (N, D) with N >= 2; got {tuple(f.shape)}.")
+    check_finite(f, "features")
     return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
 
 
@@ -99,13 +109,24 @@ def frechet_from_stats(mu1, cov1, mu2, cov2) -> float:
     The middle matrix is symmetric PSD, so its square root's trace is the sum of the square roots of its eigenvalues:
     no non-symmetric ``sqrtm`` needed, and no complex round-off.
     """
-    mu1, mu2 = (torch.as_tensor(m).double() for m in (mu1, mu2))
-    cov1, cov2 = (torch.as_tensor(c).double() for c in (cov1, cov2))
-    if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != (mu1.shape[0], mu1.shape[0]):
+    mu1, mu2 = _real(mu1, "mu1"), _real(mu2, "mu2")
+    cov1, cov2 = _real(cov1, "cov1"), _real(cov2, "cov2")
+    if mu1.ndim != 1 or mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != (len(mu1), len(mu1)):
         raise ValueError(
             f"shapes must be mu (D,), cov (D, D); got {tuple(mu1.shape)}, {tuple(cov1.shape)}, "
             f"{tuple(mu2.shape)}, {tuple(cov2.shape)}."
         )
+    for name, v in (("mu1", mu1), ("cov1", cov1), ("mu2", mu2), ("cov2", cov2)):
+        check_finite(v, name)  # NaN made linalg.eigh fail to converge
+    for name, c in (("cov1", cov1), ("cov2", cov2)):
+        scale = c.abs().max().item() if c.numel() else 0.0
+        if not torch.allclose(c, c.T, rtol=1e-6, atol=1e-9 * scale):
+            raise ValueError(f"{name} must be a symmetric covariance matrix; it is not symmetric.")
+        low = torch.linalg.eigvalsh(c).min().item() if c.numel() else 0.0
+        if low < -1e-6 * max(scale, 1e-12):
+            raise ValueError(
+                f"{name} must be positive semi-definite (a covariance); its smallest eigenvalue is {low:.3g}."
+            )
     s1 = _sqrtm_psd(cov1)
     m = s1 @ cov2 @ s1
     tr_sqrt = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
@@ -144,6 +165,19 @@ class NearestNeighbourReport:
     copy_fraction: float
 
 
+def _real(x, name: str) -> Tensor:
+    """``x`` (a tensor, an array or nested lists of real numbers) as a float64 CPU tensor."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a tensor or an array of numbers; got {type(x).__name__}.")
+    try:
+        t = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} must be a tensor or an array of numbers: {err}") from None
+    if t.is_complex() or t.dtype == torch.bool:
+        raise TypeError(f"{name} must hold real numbers; got dtype {t.dtype}.")
+    return t.detach().cpu().double()
+
+
 def _flat(x, name: str) -> Tensor:
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
@@ -162,9 +196,11 @@ def nearest_neighbour_check(
         test: held-out real images, shape (K, ...).
         percentile: test→train percentile below which a sample counts as a copy.
     """
-    if not 0 < percentile < 100:
-        raise ValueError(f"percentile must lie in (0, 100); got {percentile}.")
+    check_number(percentile, "percentile", 0.0, 100.0, strict_low=True, strict_high=True)
     s, tr, te = _flat(samples, "samples"), _flat(train, "train"), _flat(test, "test")
+    for name, v in (("samples", s), ("train", tr), ("test", te)):
+        if len(v) < 1:
+            raise ValueError(f"{name} is empty; expected at least one image.")
     if not s.shape[1] == tr.shape[1] == te.shape[1]:
         raise ValueError(
             f"samples, train and test must have the same size per example; got {s.shape[1]}, "
@@ -172,6 +208,11 @@ def nearest_neighbour_check(
         )
     d_s = torch.cdist(s, tr).min(dim=1).values  # (N,)
     d_t = torch.cdist(te, tr).min(dim=1).values  # (K,)
+    if d_t.median() == 0:
+        raise ValueError(
+            "most test images are copies of training images (median test→train distance 0), so they give no "
+            "reference for 'new but realistic'; pass held-out images as test."
+        )
     thr = torch.quantile(d_t, percentile / 100).item()
     return NearestNeighbourReport(
         sample_to_train=d_s,
