@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._checks import check_index_tensor
+from .._checks import check_finite, check_index_tensor, check_number, check_positive_int
 
 __all__ = [
     "LN2",
@@ -61,26 +61,56 @@ class BitsPerChar:
         return f"{self.bpc:.4f}{err} bits/char ({self.n_names} names)"
 
 
-def _check_tokens(tokens, name: str = "tokens", vocab_size: int | None = None) -> Tensor:
+def _check_tokens(tokens, name: str = "tokens", vocab_size: int | None = None, nonempty: bool = True) -> Tensor:
     check_index_tensor(tokens, name, vocab_size if vocab_size is not None else torch.iinfo(torch.long).max)
     if tokens.ndim != 2:
         raise ValueError(f"{name} must have shape (N, L); got shape {tuple(tokens.shape)}.")
+    if nonempty and (tokens.shape[0] < 1 or tokens.shape[1] < 1):
+        raise ValueError(f"{name} is empty (shape {tuple(tokens.shape)}); a metric needs at least one sequence.")
     return tokens
+
+
+def _check_pad_id(pad_id, vocab_size: int | None = None) -> int:
+    if isinstance(pad_id, bool) or not isinstance(pad_id, int) or pad_id < 0:
+        raise ValueError(f"pad_id must be a non-negative int (a token id); got {pad_id!r}.")
+    if vocab_size is not None and pad_id >= vocab_size:
+        raise ValueError(f"pad_id={pad_id} is not a token id of a vocabulary of {vocab_size}.")
+    return pad_id
+
+
+def _as_numbers(x, name: str) -> Tensor:
+    """A number or a tensor/array/list of real numbers as a float64 tensor (bools and strings refused)."""
+    if isinstance(x, (bool, str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a number or a tensor of numbers; got {x!r:.40}.")
+    try:
+        t = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} must be a number or a tensor of numbers: {err}") from None
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name} must hold real numbers; got dtype {t.dtype}.")
+    return t.to(torch.float64)
 
 
 def n_chars(tokens: Tensor, pad_id: int = 0) -> Tensor:
     """Characters per sequence for the bpc denominator: letters before the first ``PAD`` + 1 (the end). Shape (N,)."""
-    _check_tokens(tokens)
+    _check_tokens(tokens, nonempty=False)
+    _check_pad_id(pad_id)
     before_end = torch.cumsum((tokens == pad_id).long(), dim=-1) == 0  # (N, L)
     return before_end.sum(-1) + 1
 
 
 def bits_per_char(nll_nats, chars) -> float:
     """Total NLL in nats (tensor of any shape, or a number) over total characters, in bits: Σ nll / (Σ chars · ln 2)."""
-    total = float(torch.as_tensor(nll_nats, dtype=torch.float64).sum())
-    count = float(torch.as_tensor(chars, dtype=torch.float64).sum())
+    nll, n = _as_numbers(nll_nats, "nll_nats"), _as_numbers(chars, "chars")
+    check_finite(nll, "nll_nats")
+    check_finite(n, "chars")
+    if (n < 0).any() or (n != n.round()).any():
+        raise ValueError("chars must hold non-negative whole numbers (characters per sequence).")
+    total, count = float(nll.sum()), float(n.sum())
     if count <= 0:
         raise ValueError(f"the character count must be positive; got {count}.")
+    if total < 0:
+        raise ValueError(f"the total NLL must be >= 0 nats (a negative log-probability); got {total:.4g}.")
     return total / count / LN2
 
 
@@ -98,10 +128,11 @@ def unigram_bits_per_char(
         vocab_size: V (the ``PAD`` id doubles as the end symbol).
         smoothing: add-s counts (0 = maximum likelihood; raises if a test letter was never seen).
     """
+    check_positive_int(vocab_size, "vocab_size", minimum=2)
     _check_tokens(train_tokens, "train_tokens", vocab_size)
     _check_tokens(test_tokens, "test_tokens", vocab_size)
-    if smoothing < 0:
-        raise ValueError(f"smoothing must be ≥ 0; got {smoothing}.")
+    _check_pad_id(pad_id, vocab_size)
+    smoothing = check_number(smoothing, "smoothing", 0.0)
 
     def counts(tok: Tensor) -> Tensor:
         # Letters before the end, plus one "end" event (counted on the PAD id) per name.
@@ -121,8 +152,11 @@ def unigram_bits_per_char(
 
 
 def _batched(tokens: Tensor, batch_size: int) -> Iterable[Tensor]:
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    check_positive_int(batch_size, "batch_size")  # before the generator starts: the error points at the caller
+    return _batches(tokens, batch_size)
+
+
+def _batches(tokens: Tensor, batch_size: int) -> Iterable[Tensor]:
     for i in range(0, tokens.shape[0], batch_size):
         yield tokens[i : i + batch_size]
 
@@ -131,12 +165,15 @@ def _batched(tokens: Tensor, batch_size: int) -> Iterable[Tensor]:
 def ar_bits_per_char(model, tokens: Tensor, pad_id: int = 0, batch_size: int = 2048) -> BitsPerChar:
     """Exact bits/char of an autoregressive model (anything with ``nll(x) -> (B,)`` nats) on ``tokens`` (N, L)."""
     _check_tokens(tokens)
-    if not hasattr(model, "nll"):
+    _check_pad_id(pad_id)
+    if not callable(getattr(model, "nll", None)) or not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must have an nll(x) method (e.g. CausalTransformer); got {type(model).__name__}.")
-    device = next(model.parameters()).device
+    batches = _batched(tokens, batch_size)
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else tokens.device
     was_training = model.training
     model.eval()
-    nll = torch.cat([model.nll(b.to(device)).double().cpu() for b in _batched(tokens, batch_size)])
+    nll = torch.cat([model.nll(b.to(device)).double().cpu() for b in batches])
     model.train(was_training)
     chars = n_chars(tokens, pad_id)
     return BitsPerChar(bits_per_char(nll, chars), 0.0, tokens.shape[0], int(chars.sum()))
@@ -169,15 +206,20 @@ def nelbo_bits_per_char(
         generator: source of all randomness.
     """
     _check_tokens(tokens)
-    if not hasattr(process, "nelbo"):
+    _check_pad_id(pad_id)
+    if not callable(getattr(process, "nelbo", None)):
         raise TypeError(f"process must have a nelbo(model, x0, ...) estimator; got {type(process).__name__}.")
+    if not callable(model):
+        raise TypeError(f"model must be callable as model(x_t, t); got {type(model).__name__}.")
+    check_positive_int(n_samples, "n_samples", minimum=2)  # the standard error needs two draws
+    batches = _batched(tokens, batch_size)
     param = next(model.parameters(), None) if hasattr(model, "parameters") else None
     device = param.device if param is not None else tokens.device
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
     est, var = [], []
-    for batch in _batched(tokens, batch_size):
+    for batch in batches:
         e, se = process.nelbo(model, batch.to(device), n_samples=n_samples, generator=generator, reduction="none")
         est.append(e.double().cpu())
         var.append(se.double().cpu() ** 2)
@@ -212,7 +254,7 @@ def novelty(samples, train) -> float:
     samples = _as_strings(samples, "samples")
     if not samples:
         raise ValueError("samples is empty.")
-    train = train if isinstance(train, (set, frozenset)) else set(_as_strings(train, "train"))
+    train = set(_as_strings(train, "train"))
     return sum(s not in train for s in samples) / len(samples)
 
 
@@ -231,7 +273,12 @@ def sample_entropy(tokens: Tensor, vocab_size: int, pad_id: int | None = 0, per_
     ``per_sample=True``: each sample's own histogram, averaged (Zheng et al. 2024, who use it to expose the lowered
     temperature of float32 categorical draws). ``tokens`` long shape (N, L).
     """
+    check_positive_int(vocab_size, "vocab_size")
     _check_tokens(tokens, "tokens", vocab_size)
+    if pad_id is not None:
+        _check_pad_id(pad_id, vocab_size)
+    if not isinstance(per_sample, bool):
+        raise TypeError(f"per_sample must be a bool; got {per_sample!r}.")
     rows = tokens if per_sample else tokens.reshape(1, -1)
     ents = []
     for row in rows:
@@ -268,11 +315,14 @@ class SampleReport:
 def sample_report(samples: Tensor, vocab, ar_model, train_strings) -> SampleReport:
     """All sample statistics at once for token ids ``samples`` (N, L) and a character vocabulary ``vocab`` (e.g.
     :class:`~diffuse_edu.data.text.CharVocab`: ``vocab_size``, ``pad_id``, ``decode``, ``is_well_formed``)."""
+    if not all(hasattr(vocab, a) for a in ("vocab_size", "pad_id", "decode", "is_well_formed")):
+        raise TypeError(f"vocab must be a character vocabulary (e.g. CharVocab); got {type(vocab).__name__}.")
     _check_tokens(samples, "samples", vocab.vocab_size)
+    train_strings = set(_as_strings(train_strings, "train_strings"))
     strings = vocab.decode(samples)
     return SampleReport(
         gen_bpc=generative_bits_per_char(ar_model, samples, vocab.pad_id),
-        novelty=novelty(strings, train_strings if isinstance(train_strings, (set, frozenset)) else set(train_strings)),
+        novelty=novelty(strings, train_strings),
         diversity=diversity(strings),
         well_formed=float(vocab.is_well_formed(samples).float().mean()),
         entropy=sample_entropy(samples, vocab.vocab_size, vocab.pad_id),
