@@ -24,7 +24,15 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor
 
-from .._checks import check_index_tensor
+from .._checks import (
+    check_float_tensor,
+    check_generator,
+    check_index_tensor,
+    check_number,
+    check_positive_int,
+    check_probability,
+    check_probs_tensor,
+)
 from .distances import sliced_wasserstein
 
 __all__ = [
@@ -42,8 +50,35 @@ __all__ = [
 ]
 
 
+def _labels(x, name: str) -> Tensor:
+    """A non-empty tensor of integer labels (any shape)."""
+    check_index_tensor(x, name, torch.iinfo(torch.long).max, min_ndim=0)
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty; a score needs at least one label.")
+    if (x < 0).any():
+        raise ValueError(f"{name} holds negative labels (min {x.min().item()}); expected ids >= 0.")
+    return x
+
+
+def _points(x, name: str, dim: int | None = None, min_rows: int = 1) -> Tensor:
+    """Finite float points (N, D) with N >= ``min_rows`` (and D = ``dim``), as a float64 CPU tensor."""
+    check_float_tensor(x, name, min_ndim=2)
+    if x.ndim != 2 or x.shape[0] < min_rows or (dim is not None and x.shape[1] != dim):
+        want = f"(N, {dim if dim is not None else 'D'}) with N >= {min_rows}"
+        raise ValueError(f"{name} must have shape {want}; got {tuple(x.shape)}.")
+    return x.detach().double().cpu()
+
+
+def _nfe(nfe) -> int:
+    if isinstance(nfe, bool) or not isinstance(nfe, int) or nfe < 0:
+        raise ValueError(f"nfe must be a non-negative int (network calls); got {nfe!r}.")
+    return nfe
+
+
 def accuracy(pred: Tensor, true: Tensor) -> float:
     """Share of equal entries of two label tensors of the same shape."""
+    _labels(pred, "pred")
+    _labels(true, "true")
     if pred.shape != true.shape:
         raise ValueError(f"pred and true must have the same shape; got {tuple(pred.shape)} and {tuple(true.shape)}.")
     return (pred.cpu() == true.cpu()).double().mean().item()
@@ -51,8 +86,11 @@ def accuracy(pred: Tensor, true: Tensor) -> float:
 
 def label_marginal_tv(labels: Tensor, weights: Tensor) -> float:
     """Total variation ½ Σ_y |p̂(y) − w_y| between the labels' empirical law and ``weights`` (shape (K,))."""
+    check_probs_tensor(weights, "weights")
+    if weights.ndim != 1:
+        raise ValueError(f"weights must have shape (K,); got {tuple(weights.shape)}.")
     k = weights.numel()
-    labels = check_index_tensor(labels.reshape(-1).cpu(), "labels", k)
+    labels = check_index_tensor(_labels(labels, "labels").reshape(-1).cpu(), "labels", k)
     freq = torch.bincount(labels, minlength=k).double() / labels.numel()
     return 0.5 * (freq - weights.double().cpu()).abs().sum().item()
 
@@ -61,6 +99,12 @@ def label_tv_floor(
     weights: Tensor, n: int, repeats: int = 20, generator: torch.Generator | None = None
 ) -> tuple[float, float]:
     """Mean and std of :func:`label_marginal_tv` for ``n`` exact labels (the noise floor at this sample size)."""
+    check_probs_tensor(weights, "weights")
+    if weights.ndim != 1:
+        raise ValueError(f"weights must have shape (K,); got {tuple(weights.shape)}.")
+    check_positive_int(n, "n")
+    check_positive_int(repeats, "repeats", minimum=2)  # a standard deviation needs two draws
+    check_generator(generator)
     vals = []
     for _ in range(repeats):
         lab = torch.multinomial(weights.double().cpu(), n, replacement=True, generator=generator)
@@ -72,17 +116,21 @@ def label_tv_floor(
 def coherence(labels: Tensor, bayes_labels: Tensor) -> float:
     """Share of (point, label) samples whose label is the Bayes label of their point; the true joint gives the Bayes
     accuracy. ``labels`` and ``bayes_labels`` (the Bayes classifier applied to the sampled points) shape (N,)."""
-    return accuracy(labels.reshape(-1), bayes_labels.reshape(-1))
+    return accuracy(_labels(labels, "labels").reshape(-1), _labels(bayes_labels, "bayes_labels").reshape(-1))
 
 
 def spread_ratio(points: Tensor, reference: Tensor) -> float:
     """√tr Cov(points) / √tr Cov(reference): 1 when the spread matches, < 1 when samples collapse."""
 
     def spread(x: Tensor) -> float:
-        x = x.double().cpu()
         return (x - x.mean(0)).pow(2).sum(1).mean().sqrt().item()
 
-    return spread(points) / spread(reference)
+    points = _points(points, "points")
+    reference = _points(reference, "reference", points.shape[1], min_rows=2)
+    ref = spread(reference)
+    if ref == 0:
+        raise ValueError("reference has no spread (all its points are equal): the ratio is undefined.")
+    return spread(points) / ref
 
 
 @dataclass
@@ -179,7 +227,13 @@ def score_point_to_label(
         bayes_accuracy, posterior_sampling_accuracy: the exact references (see :class:`PointToLabel`).
         nfe: network calls of the sampling run.
     """
-    predicted, drawn, true, bayes = (v.reshape(-1) for v in (predicted, drawn, true, bayes))
+    predicted, drawn, true, bayes = (
+        _labels(v, k).reshape(-1)
+        for v, k in ((predicted, "predicted"), (drawn, "drawn"), (true, "true"), (bayes, "bayes"))
+    )
+    bayes_accuracy = check_probability(bayes_accuracy, "bayes_accuracy")
+    posterior_sampling_accuracy = check_probability(posterior_sampling_accuracy, "posterior_sampling_accuracy")
+    _nfe(nfe)
     n = true.numel()
     acc = accuracy(predicted, true)
     return PointToLabel(
@@ -219,7 +273,29 @@ def score_label_to_point(
             distance of the points to the first reference is drawn before that of the two references.
         nfe: network calls of the sampling run.
     """
-    points, labels, bayes = points.detach().cpu(), labels.reshape(-1).cpu(), bayes.reshape(-1).cpu()
+    points = _points(points, "points")
+    labels, bayes = _labels(labels, "labels").reshape(-1).cpu(), _labels(bayes, "bayes").reshape(-1).cpu()
+    if not labels.shape == bayes.shape == points.shape[:1]:
+        raise ValueError(
+            f"points, labels and bayes must describe the same N samples; got {tuple(points.shape)}, "
+            f"{tuple(labels.shape)}, {tuple(bayes.shape)}."
+        )
+    exact_region_share = check_probability(exact_region_share, "exact_region_share")
+    _nfe(nfe)
+    if not isinstance(references, Mapping) or not references:
+        raise TypeError(
+            f"references must be a non-empty dict label → (sample, sample); got {type(references).__name__}."
+        )
+    missing = sorted(set(labels.tolist()) - set(references))
+    if missing:
+        raise ValueError(f"labels {missing} have no entry in references (label → two exact samples of p(x | y)).")
+    for y, pair in references.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"references[{y!r}] must be a pair of exact samples (M, D); got {type(pair).__name__}.")
+        for j, ref in enumerate(pair):
+            _points(ref, f"references[{y!r}][{j}]", points.shape[1], min_rows=2)
+        if (labels == y).sum() < 2:
+            raise ValueError(f"label {y!r} has {int((labels == y).sum())} generated points; each label needs >= 2.")
     shares, sws, floors, spreads = [], [], [], []
     for y in sorted(references):
         ref, ref2 = references[y]
@@ -267,7 +343,18 @@ def score_joint(
         n_projections, generator: of :func:`~diffuse_edu.metrics.distances.sliced_wasserstein` (samples first).
         nfe: network calls of the sampling run.
     """
-    points, labels = points.detach().cpu(), labels.reshape(-1).cpu()
+    points = _points(points, "points")
+    labels, bayes = _labels(labels, "labels").reshape(-1).cpu(), _labels(bayes, "bayes").reshape(-1)
+    if not labels.shape == bayes.shape == points.shape[:1]:
+        raise ValueError(
+            f"points, labels and bayes must describe the same N samples; got {tuple(points.shape)}, "
+            f"{tuple(labels.shape)}, {tuple(bayes.shape)}."
+        )
+    data = _points(data, "data", points.shape[1], min_rows=2)
+    data2 = _points(data2, "data2", points.shape[1], min_rows=2)
+    label_tv_floor = check_number(label_tv_floor, "label_tv_floor", 0.0, 1.0)
+    bayes_accuracy = check_probability(bayes_accuracy, "bayes_accuracy")
+    _nfe(nfe)
     return JointSampleQuality(
         label_tv=label_marginal_tv(labels, weights),
         label_tv_floor=label_tv_floor,
