@@ -40,6 +40,8 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save_file
 from torch import nn
 
+from ._checks import check_device
+
 __all__ = [
     "save_checkpoint",
     "load_checkpoint",
@@ -323,8 +325,15 @@ def save_checkpoint(path, model: nn.Module, config: dict | None = None, ema=None
     ema_state = None
     if ema is not None:
         ema_state = ema.state_dict() if callable(getattr(ema, "state_dict", None)) else None
-        if ema_state is None:
+        if not isinstance(ema_state, dict):
             raise TypeError(f"ema must be an EMA, an nn.Module or None; got {type(ema).__name__}.")
+        model_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        ema_shapes = {k: tuple(v.shape) for k, v in ema_state.items() if isinstance(v, torch.Tensor)}
+        if ema_shapes != model_shapes:
+            raise ValueError(
+                "ema must hold averaged weights of this model (same names and shapes); it does not, so the checkpoint "
+                "would not load."
+            )
     st_path, json_path = _paths(path)
     st_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -378,7 +387,18 @@ def _read_tensors(st_path: Path, json_path: Path, meta: dict, verify: bool) -> d
     if not st_path.exists():
         raise CheckpointError(f"{json_path} is a diffuse_edu checkpoint but its weight file {st_path} is missing.")
     data = st_path.read_bytes()
-    info = (meta.get("files") or {}).get(st_path.name)
+    files = meta.get("files")
+    info = None
+    if isinstance(files, dict):
+        # A pair copied under another stem still verifies: save_checkpoint records exactly one weight file.
+        info = files.get(st_path.name, next(iter(files.values())) if len(files) == 1 else None)
+    if verify and meta["version"] >= 2:
+        # Version 2 records every weight file's size and sha256: without them nothing can be verified.
+        if not (isinstance(info, dict) and isinstance(info.get("bytes"), int) and isinstance(info.get("sha256"), str)):
+            raise CheckpointError(
+                f"{json_path} does not record the size and sha256 of {st_path.name} (an edited JSON?), so the weights "
+                "cannot be verified; re-create the checkpoint, or pass verify=False at your own risk."
+            )
     if verify and info is not None:
         # The size first: it names a truncated file precisely; the hash catches any changed byte.
         if len(data) != info["bytes"]:
@@ -420,8 +440,7 @@ def load_checkpoint(
         CheckpointError: not a diffuse_edu checkpoint, or a corrupt / truncated / incomplete one.
     """
     st_path, json_path = _paths(path)
-    if device is not None and not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a str, a torch.device or None; got {type(device).__name__}.")
+    check_device(device)  # before reading anything: 'nodevice' failed in model.to() after the load
     if not isinstance(verify, bool):
         raise TypeError(f"verify must be a bool; got {type(verify).__name__}.")
     if not (model_or_build is None or isinstance(model_or_build, nn.Module) or callable(model_or_build)):

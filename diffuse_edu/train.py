@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ._checks import check_device
 from .checkpoint import (
     checkpoint_path,
     latest_checkpoint,
@@ -441,8 +442,7 @@ def _validate(a: dict) -> None:
             "distributed=True, but this process was not launched by torchrun (no RANK/WORLD_SIZE > 1 in the "
             "environment) and no process group is initialised. Launch with `torchrun --nproc_per_node=N script.py`."
         )
-    if a["device"] is not None and not isinstance(a["device"], (str, torch.device)):
-        raise TypeError(f"device must be a str, a torch.device or None; got {type(a['device']).__name__}.")
+    check_device(a["device"])  # a malformed name ('cpu:x') or an absent GPU, before any work
     if a["precision"] not in (None, "auto", *PRECISIONS):
         raise ValueError(f"precision must be 'bf16', 'fp16', 'fp32' or None (auto); got {a['precision']!r}.")
     amp = a["amp"]

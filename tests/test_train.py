@@ -465,7 +465,7 @@ def test_unmanaged_generator_warns_when_it_matters(tmp_path):
         (dict(config=[1]), TypeError, "config must be a dict"),
         (dict(distributed="auto"), TypeError, "distributed must be None"),
         (dict(distributed=True), ValueError, "not launched by torchrun"),
-        (dict(device=3), TypeError, "device must be a str"),
+        (dict(device=3), TypeError, "device must be None, a str"),
         (dict(weight_decay=-1), ValueError, "weight_decay must be a finite number >= 0; got -1"),
         (dict(min_lr=1.0), ValueError, "min_lr must lie in"),
         (dict(ema_warmup=1), TypeError, "ema_warmup must be a bool"),
