@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._checks import check_number, check_positive_int
 from ..cache import cache_dir_for
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.digits import load_digits_images
@@ -69,6 +70,12 @@ def judge_config(level: int, image_size: int, **overrides) -> dict:
     unknown = sorted(set(overrides) - set(base))
     if unknown:
         raise ValueError(f"unknown judge settings {unknown}; expected some of {sorted(base)}.")
+    # Checked here, before a cache key is made or a judge is trained (steps=2.5 trained, seed="0" failed late).
+    for key, value in overrides.items():
+        if key == "lr":
+            check_number(value, "lr", 0.0, strict_low=True)
+        else:
+            check_positive_int(value, key, minimum=0 if key in ("seed", "version") else 1)
     return {**base, **overrides, "level": level, "image_size": image_size}
 
 
@@ -237,6 +244,10 @@ DIGIT_JUDGE_CONFIG = dict(
 def digits_split(split: str, config: dict | None = None) -> Tensor:
     """The images (N, 1, 8, 8) of the digits split ``"train"`` or ``"test"`` the digit judge uses."""
     config = DIGIT_JUDGE_CONFIG if config is None else config
+    if not isinstance(config, dict) or not {"split_seed", "test_fraction"} <= set(config):
+        raise TypeError(
+            f"config must be a dict with 'split_seed' and 'test_fraction' (see DIGIT_JUDGE_CONFIG); got {config!r}."
+        )
     return load_digits_images(split, seed=config["split_seed"], test_fraction=config["test_fraction"]).images
 
 
@@ -342,6 +353,9 @@ def digits_frechet_floor(
     n: int | None = None, reference: str | Tensor = "test", seed: int = 0, judge: DigitClassifier | None = None
 ) -> float:
     """The FD of ``n`` real train images (random, seeded; default all) to ``reference``: what a perfect model scores."""
+    if n is not None:
+        check_positive_int(n, "n", minimum=2)
+    check_positive_int(seed, "seed", minimum=0)
     train = digits_split("train")
     if n is not None:
         if not 2 <= n <= len(train):
