@@ -353,8 +353,8 @@ def digits_frechet_floor(
     n: int | None = None, reference: str | Tensor = "test", seed: int = 0, judge: DigitClassifier | None = None
 ) -> float:
     """The FD of ``n`` real train images (random, seeded; default all) to ``reference``: what a perfect model scores."""
-    if n is not None:
-        check_positive_int(n, "n", minimum=2)
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
+        raise TypeError(f"n must be an int (images of the floor) or None; got {n!r}.")
     check_positive_int(seed, "seed", minimum=0)
     train = digits_split("train")
     if n is not None:
