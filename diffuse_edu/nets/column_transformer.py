@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import net_checks_values
+from .._checks import check_number, check_time, net_checks_values
 from .embeddings import sinusoidal_embedding
 
 __all__ = ["PRESETS", "ColumnTransformer"]
@@ -116,8 +116,16 @@ class ColumnTransformer(nn.Module):
         super().__init__()
         if isinstance(numeric, str):
             raise TypeError(f"numeric must be a sequence of column names, not one string ({numeric!r}).")
-        numeric = [str(n) for n in numeric]
-        categorical = {str(k): v for k, v in dict(categorical or {}).items()}
+        if not isinstance(numeric, Sequence) or not all(isinstance(n, str) and n for n in numeric):
+            raise TypeError(f"numeric must be a sequence of column names (non-empty strings); got {numeric!r}.")
+        if categorical is not None and (
+            not isinstance(categorical, Mapping) or not all(isinstance(k, str) and k for k in categorical)
+        ):
+            raise TypeError(
+                f"categorical must be a dict column name (non-empty str) → vocabulary size; got {categorical!r}."
+            )
+        numeric = list(numeric)
+        categorical = dict(categorical or {})
         if not numeric and not categorical:
             raise ValueError("ColumnTransformer needs at least one column (numeric or categorical).")
         names = numeric + list(categorical)
@@ -134,6 +142,7 @@ class ColumnTransformer(nn.Module):
             raise ValueError(f"width={width} must be divisible by heads={heads}.")
         if freq_dim % 2:
             raise ValueError(f"freq_dim must be even; got {freq_dim}.")
+        check_number(time_scale, "time_scale", 0.0, strict_low=True)  # NaN gave NaN outputs, "1000" a late error
         self._config = dict(
             numeric=list(numeric),
             categorical=dict(categorical),
@@ -209,7 +218,7 @@ class ColumnTransformer(nn.Module):
 
     # ------------------------------------------------------------------ forward
 
-    def _check(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> int:
+    def _check(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> tuple[int, dict[str, Tensor]]:
         names = set(self.names)
         if not isinstance(xs, Mapping) or not isinstance(ts, Mapping):
             raise TypeError("xs and ts must be dicts of column name → tensor.")
@@ -218,14 +227,20 @@ class ColumnTransformer(nn.Module):
                 f"ColumnTransformer needs xs and ts for exactly the columns {list(self.names)}; "
                 f"got xs {sorted(xs)} and ts {sorted(ts)}."
             )
-        batch, device = None, self.col_emb.device
+        batch, device, times = None, self.col_emb.device, {}
         for n in self.names:
             x, t = xs[n], ts[n]
-            if not isinstance(x, Tensor) or not isinstance(t, Tensor):
-                kinds = f"{type(x).__name__}, {type(t).__name__}"
-                raise TypeError(f"xs[{n!r}] and ts[{n!r}] must be tensors; got {kinds}.")
+            if not isinstance(x, Tensor):
+                raise TypeError(f"the values of xs must be tensors; xs[{n!r}] is a {type(x).__name__}.")
             if batch is None:
                 batch = x.shape[0] if x.ndim else -1
+            if not isinstance(t, Tensor) or t.ndim == 0:
+                # A plain number (or a 0-d tensor) is one time for the whole batch, as the other networks take it.
+                if isinstance(t, Tensor) and not t.is_floating_point():
+                    raise TypeError(f"ts[{n!r}] must be a floating-point tensor of times in [0, 1]; got {t.dtype}.")
+                values = net_checks_values(t) if isinstance(t, Tensor) else True
+                t = check_time(t, batch=max(batch, 0), name=f"ts[{n!r}]", device=device, values=values)
+            times[n] = t
             if x.ndim != 2 or x.shape[1] != 1 or x.shape[0] != batch:
                 raise ValueError(f"xs[{n!r}] must have shape ({batch}, 1), one value per row; got {tuple(x.shape)}.")
             if t.shape != (batch,):
@@ -256,18 +271,18 @@ class ColumnTransformer(nn.Module):
             if net_checks_values(t) and t.numel() and not bool(((t >= 0) & (t <= 1)).all()):
                 lo, hi = t.min().item(), t.max().item()
                 raise ValueError(f"ts[{n!r}] must lie in [0, 1]; got values in [{lo:.4g}, {hi:.4g}].")
-        return batch
+        return batch, times
 
     def forward(self, xs: Mapping[str, Tensor], ts: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Denoise a batch of noisy rows.
 
         Args:
             xs: column → noisy value: numeric float (B, 1); categorical long (B, 1) with ids in [0, V_c].
-            ts: column → time, shape (B,) in [0, 1].
+            ts: column → time, shape (B,) in [0, 1] (a number or a 0-d tensor is broadcast to the batch).
         Returns:
             column → numeric prediction (B, 1), or categorical logits (B, 1, V_c).
         """
-        B = self._check(xs, ts)
+        B, ts = self._check(xs, ts)
         n_num, C = len(self.numeric), len(self.names)
         tokens = []
         if n_num:
@@ -282,7 +297,7 @@ class ColumnTransformer(nn.Module):
         h = torch.cat(tokens, dim=1) + self.col_emb  # (B, C, D)
 
         t = torch.stack([ts[n] for n in self.names], dim=1)  # (B, C)
-        code = sinusoidal_embedding(t.reshape(-1), self.freq_dim, scale=self.time_scale).view(B, C, -1)
+        code = sinusoidal_embedding(t.reshape(-1), self.freq_dim, scale=self.time_scale).view(B, C, self.freq_dim)
         cond = F.silu(self.time_mlp(code.to(self.time_mlp[0].weight.dtype)) + self.col_time)  # (B, C, D)
 
         for block in self.blocks:
