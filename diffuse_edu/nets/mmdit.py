@@ -29,6 +29,7 @@ Design choices, each the simplest that works at this scale:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -148,7 +149,12 @@ class JointPixelCharTransformer(nn.Module):
             raise ValueError(f"width={width} must be divisible by heads={heads}.")
         if freq_dim % 2:
             raise ValueError(f"freq_dim must be even (cosines and sines); got {freq_dim}.")
-        if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, (int, float)) or int(mlp_ratio * width) < 1:
+        if (
+            isinstance(mlp_ratio, bool)
+            or not isinstance(mlp_ratio, (int, float))
+            or not math.isfinite(mlp_ratio)  # NaN and inf failed inside int()
+            or int(mlp_ratio * width) < 1
+        ):
             raise ValueError(f"mlp_ratio must be a positive number; got {mlp_ratio!r}.")
         if not (isinstance(image_name, str) and isinstance(text_name, str)) or image_name == text_name:
             raise ValueError(
