@@ -123,7 +123,26 @@ def _check_frame(df, what: str) -> pd.DataFrame:
         raise TypeError(f"{what} must be a pandas DataFrame; got {type(df).__name__}.")
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise ValueError(f"{what} is empty (shape {df.shape}); expected at least one row and one column.")
+    names = list(df.columns)
+    if not all(isinstance(c, str) for c in names):
+        raise TypeError(
+            f"{what}: column names must be strings; got {[c for c in names if not isinstance(c, str)][:3]!r}."
+        )
+    dup = sorted({c for c in names if names.count(c) > 1})
+    if dup:
+        raise ValueError(f"{what} has duplicate column names: {dup}.")
     return df
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int; got {seed!r}.")
+    return seed
+
+
+def _check_max_rows(max_rows) -> None:
+    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
+        raise ValueError(f"max_rows must be a positive int or None; got {max_rows!r}.")
 
 
 def _aligned(real: pd.DataFrame, other: pd.DataFrame, what: str, sdtypes: Mapping[str, str]) -> pd.DataFrame:
@@ -339,7 +358,10 @@ def alpha_precision_beta_recall(
         raise ValueError(f"n_alphas must be an int >= 2; got {n_alphas!r}.")
     if len(real) < 2:
         raise ValueError("real needs at least 2 rows (each real row is compared with its nearest other real row).")
-    rng = np.random.default_rng(seed)
+    _check_max_rows(max_rows)
+    if max_rows is not None and max_rows < 2:
+        raise ValueError(f"max_rows must be >= 2 here (real needs two rows); got {max_rows}.")
+    rng = np.random.default_rng(_check_seed(seed))
     real, synthetic = _subsample(real, max_rows, rng), _subsample(synthetic, max_rows, rng)
     feats = TableFeatures(real, sdtypes, [synthetic])
     xr, xs = feats.transform(real, "real"), feats.transform(synthetic, "synthetic")
@@ -416,6 +438,10 @@ def dcr_share(
     """
     if ties not in ("half", "holdout"):
         raise ValueError(f"ties must be 'half' or 'holdout'; got {ties!r}.")
+    if not isinstance(balance, bool):
+        raise TypeError(f"balance must be a bool; got {balance!r}.")
+    _check_max_rows(max_rows)
+    _check_seed(seed)
     sdtypes = column_sdtypes(train, metadata)
     synthetic = _aligned(train, synthetic, "synthetic", sdtypes)
     holdout = _aligned(train, holdout, "holdout", sdtypes)
@@ -504,8 +530,9 @@ def mle_auc(
     synthetic = _aligned(real_test, synthetic, "synthetic", sdtypes)
     if target not in sdtypes:
         raise ValueError(f"target column {target!r} is not in the table; columns are {list(sdtypes)}.")
-    if not 0.0 < val_fraction < 1.0:
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must lie in (0, 1); got {val_fraction!r}.")
+    _check_seed(seed)
     labels = real_test[target].dropna().unique().tolist()
     if len(labels) != 2:
         raise ValueError(f"target {target!r} must have exactly 2 labels in real_test; got {labels}.")
@@ -616,12 +643,26 @@ def target_imputation_scores(imputed, truth, positive) -> dict:
     """
     from sklearn.metrics import roc_auc_score
 
-    y = (np.asarray(pd.Series(truth), dtype=object) == positive).astype(np.int64)
+    if isinstance(truth, (str, bytes)) or not hasattr(truth, "__len__"):
+        raise TypeError(f"truth must be a sequence of labels (N,); got {type(truth).__name__}.")
+    labels = np.asarray(pd.Series(truth), dtype=object)
+    y = (labels == positive).astype(np.int64)
     if y.size == 0:
         raise ValueError("truth is empty.")
-    if isinstance(imputed, (list, tuple)):
-        imputed = np.stack([np.asarray(pd.Series(a), dtype=object) for a in imputed])
+    if not y.any() and not (pd.isna(positive) and pd.isna(labels).any()):
+        raise ValueError(
+            f"positive={positive!r} is not a label of truth; labels are {sorted(set(map(str, labels)))[:5]}."
+        )
+    if imputed is None or isinstance(imputed, (str, bytes)):
+        raise TypeError(f"imputed must be labels (N,), draws (K, N) or probabilities (N,); got {imputed!r}.")
+    if isinstance(imputed, (list, tuple)) and imputed and not np.isscalar(imputed[0]):
+        draws = [np.asarray(pd.Series(a), dtype=object) for a in imputed]
+        if len({len(a) for a in draws}) != 1:
+            raise ValueError(f"every draw in imputed must cover the same rows; got lengths {[len(a) for a in draws]}.")
+        imputed = np.stack(draws)
     arr = np.asarray(imputed.to_numpy() if isinstance(imputed, pd.Series) else imputed)
+    if arr.size == 0:
+        raise ValueError("imputed is empty; expected one label (or probability) per row of truth.")
     if arr.dtype.kind == "f" and arr.ndim == 1:
         score = arr.astype(np.float64)
         if np.isnan(score).any() or score.min() < 0 or score.max() > 1:
@@ -663,6 +704,10 @@ def summarize_seeds(results: Sequence[Mapping]) -> pd.DataFrame:
     """
     if isinstance(results, Mapping) or not isinstance(results, Sequence) or not results:
         raise ValueError("results must be a non-empty list of dicts, one per seed.")
+    if not all(isinstance(r, Mapping) for r in results):
+        raise TypeError(
+            f"results must hold dicts of metrics (one per seed); got {[type(r).__name__ for r in results]}."
+        )
     flat = [_flatten(r) for r in results]
     keys = list(flat[0])
     for i, f in enumerate(flat[1:], start=1):
@@ -676,4 +721,8 @@ def summarize_seeds(results: Sequence[Mapping]) -> pd.DataFrame:
 
 def format_summary(summary: pd.DataFrame, digits: int = 2) -> dict[str, str]:
     """:func:`summarize_seeds` as strings, ``{"shape_error": "0.81 ± 0.05", ...}``."""
+    if not isinstance(summary, pd.DataFrame) or not {"mean", "std"} <= set(summary.columns):
+        raise TypeError("summary must be the DataFrame of summarize_seeds (columns mean and std).")
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 0:
+        raise ValueError(f"digits must be a non-negative int; got {digits!r}.")
     return {k: f"{r['mean']:.{digits}f} ± {r['std']:.{digits}f}" for k, r in summary.iterrows()}
