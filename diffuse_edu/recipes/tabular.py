@@ -42,12 +42,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .._checks import check_number, check_positive_int
+from .._checks import check_device, check_number, check_positive_int
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..clocks import Clock, Decoupled, Grouped, Mixture
 from ..config import get_device
 from ..data.batching import infinite_batches
-from ..data.tabular import TableEncoder
+from ..data.tabular import KINDS, TableEncoder
 from ..gaussian import GaussianProcess
 from ..joint import JointProcess
 from ..masked import MaskedProcess
@@ -120,6 +120,24 @@ class TabularDiffusion:
             raise ValueError(f"preset must be one of {list(PRESETS)}; got {preset!r}.")
         if categorical_loss not in ("elbo", "ce"):
             raise ValueError(f"categorical_loss must be 'elbo' or 'ce'; got {categorical_loss!r}.")
+        # Settings used only when fitting are checked now, not after the encoder is fitted.
+        if net_kwargs is not None and not isinstance(net_kwargs, Mapping):
+            raise TypeError(f"net_kwargs must be a dict of ColumnTransformer settings or None; got {net_kwargs!r}.")
+        fixed = sorted({"numeric", "categorical"} & set(net_kwargs or {}))
+        if fixed:
+            raise ValueError(f"net_kwargs cannot set {fixed}: the columns come from the fitted table.")
+        try:  # a one-column network of the chosen size: a typo or a bad size fails here with ColumnTransformer's words
+            ColumnTransformer.from_preset(preset, ["x"], None, **dict(net_kwargs or {}))
+        except TypeError as err:
+            raise TypeError(f"net_kwargs: {err}") from None
+        if overrides is not None and not isinstance(overrides, Mapping):
+            raise TypeError(f"overrides must be a dict column → kind or None; got {overrides!r}.")
+        for name, kind in dict(overrides or {}).items():
+            if kind not in KINDS:
+                raise ValueError(f"overrides[{name!r}] must be one of {KINDS}; got {kind!r}.")
+        if not isinstance(nan_as_category, bool):
+            raise TypeError(f"nan_as_category must be a bool; got {nan_as_category!r}.")
+        check_positive_int(max_int_categories, "max_int_categories", minimum=0)
         # Fail early on bad settings rather than after fitting the encoder.
         self._numeric_schedule = get_schedule(numeric_schedule)
         self._categorical_schedule = get_schedule(categorical_schedule)
@@ -232,6 +250,8 @@ class TabularDiffusion:
         """
         check_positive_int(steps, "steps")
         check_positive_int(batch_size, "batch_size")
+        check_positive_int(seed, "seed", minimum=0)
+        device = check_device(device)
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}.")
         s = self.settings
@@ -332,6 +352,8 @@ class TabularDiffusion:
         if len(df) == 0:
             raise ValueError("df is empty: there are no rows to impute.")
         check_positive_int(batch_size, "batch_size")
+        if not isinstance(allow_nan_category, bool):
+            raise TypeError(f"allow_nan_category must be a bool; got {allow_nan_category!r}.")
         values, given = self.encoder.encode_observed(df)
         enc = self.encoder
         # A numeric NaN asks for a value: hold its missing-indicator at "present" (id 0) and sample the value.
