@@ -346,6 +346,37 @@ def test_integer_columns_are_rounded_and_clipped():
     )
 
 
+def test_integer_columns_decode_through_each_values_cdf_interval():
+    """A spiky integer column (90 % zeros, like Adult's capital_gain): every z inside 0's CDF interval is 0."""
+    x = np.array([0] * 90 + [100, 150, 200, 250, 300, 400, 500, 700, 900, 1000], dtype=np.int64)
+    enc = TableEncoder().fit(pd.DataFrame({"g": x}))
+    assert enc.schema["g"].kind == "integer"
+    z0 = ndtri(45 / 100)  # mid-rank of the 90 zeros: (0 + 90) / 200
+    top0 = ndtri(0.90)  # 0 owns Φ⁻¹ of its CDF slice [0, 0.90]
+    # Samples a little off the mid-rank of 0, up to 99 % of the way to the interval's top, all decode to 0 ...
+    z = torch.tensor([-3.0, z0 - 0.5, z0, z0 + 0.5, z0 + 0.99 * (top0 - z0)]).view(-1, 1)
+    assert enc.decode({"g": z})["g"].tolist() == [0, 0, 0, 0, 0]
+    # ... where interpolating between the mid-ranks of 0 and 100 made up values between them (0 < g < 100).
+    old = np.rint(np.interp(z0 + 0.5, [z0, ndtri(0.905)], [0, 100]))
+    assert 0 < old < 100
+    # Seen values come back exactly; unseen values between knots (in the 1 % gaps) too; decoding is monotone.
+    probe = pd.DataFrame({"g": np.array([0, 100, 101, 149, 120, 999, 1000], dtype=np.int64)})
+    pd.testing.assert_frame_equal(enc.decode(enc.encode(probe)), probe)
+    out = enc.decode({"g": torch.linspace(-5, 5, 2001).view(-1, 1)})["g"].to_numpy()
+    assert np.all(np.diff(out) >= 0) and out[0] == 0 and out[-1] == 1000
+    # The share of a standard normal that decodes to 0 is the share of zeros (what the diffusion model must match).
+    zs = torch.from_numpy(np.random.default_rng(0).standard_normal(200_000).astype(np.float32)).view(-1, 1)
+    share = (enc.decode({"g": zs})["g"] == 0).mean()
+    assert share == pytest.approx(0.90 - 0.01 * (0.90 - 0.45), abs=0.003)  # minus the 1 % gap above 0's interval
+    # A version-1 state (no intervals) still loads and decodes by interpolation, as before.
+    d = enc.to_dict()
+    d["version"] = 1
+    for key in ("knots_lo", "knots_hi"):
+        del d["state"]["g"][key]
+    v1 = TableEncoder.from_dict(d)
+    assert v1.decode({"g": torch.tensor([[z0 + 0.5]])})["g"].iloc[0] == old
+
+
 def test_round_trip_of_every_dtype():
     df = mixed_frame()
     df["nullable"] = pd.array([1, None, 3, 4, 5, 600], dtype="Int64")

@@ -31,6 +31,15 @@ it up to the float32 rounding of the tensor (relative error below 1e-5 of the co
 rounded, so they come back bit-exact. Values outside the fitted range are clipped to it, on the way in and out
 (TabDDPM / TabSyn use scikit-learn's ``QuantileTransformer`` the same way; it is not a bijection on ties, this is).
 
+**Integer columns decode through each value's probability interval.** A tied value v_k holds the whole slice
+[F(v_k⁻), F(v_k)] of the column's CDF, i.e. the z-interval [Φ⁻¹(#{x < v_k}/N), Φ⁻¹(#{x ≤ v_k}/N)] around its
+mid-rank z_k. An integer column decodes every z inside that interval to v_k — the exact discrete quantile function
+F⁻¹(Φ(z)) — and interpolates linearly only across the gaps that knot subsampling leaves between intervals. This matters
+for spiky columns: Adult's ``capital_gain`` is 0 in 92 % of rows, so 0 owns z < 1.38; interpolating between the
+mid-ranks of 0 (z = −0.10) and of the next value, 114 (z = 1.38), instead turned every slightly-off sample into a value
+between 0 and 114 that no row holds. Encoding is unchanged (a value seen when fitting maps to its mid-rank, inside its
+interval), so seen values still come back bit-exact.
+
 **API**: ``enc = TableEncoder(overrides={"year": "integer"}).fit(train_df)``; ``enc.encode(df)`` → name → tensor
 (numeric float32 shape (N, 1), categorical long shape (N, 1) with ids in [0, V)); ``enc.encode_observed(df)`` →
 (values, given masks) for imputation; ``enc.decode(tensors)`` → a DataFrame with the original columns, order,
@@ -65,7 +74,9 @@ KINDS = ("numeric", "integer", "categorical")
 #: Suffix of the indicator column of a numeric column with missing values.
 MISSING_SUFFIX = "__missing"
 _FORMAT = "diffuse_edu-table-encoder"
-_VERSION = 1
+#: Share of each half CDF interval of an integer knot left to the values between knots (see :func:`_fit_knots`).
+_GAP = 0.01
+_VERSION = 2  # 2: integer columns keep their knots' CDF intervals (version 1 still loads)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -259,8 +270,14 @@ class ModelColumn(NamedTuple):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _fit_knots(x: np.ndarray, max_knots: int) -> tuple[np.ndarray, np.ndarray]:
-    """Knots (v_k, z_k) of the quantile-normal map from the finite values ``x`` (module docstring)."""
+def _fit_knots(x: np.ndarray, max_knots: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Knots of the quantile-normal map from the finite values ``x`` (module docstring).
+
+    Returns:
+        (v, z, lo, hi), each shape (K,): the knot values, their mid-rank images and the edges of their CDF intervals
+        in z (lo_k ≈ Φ⁻¹(#{x < v_k}/N), hi_k ≈ Φ⁻¹(#{x ≤ v_k}/N), each pulled 1 % towards z_k; the infinite outer
+        edges are replaced by z_1 and z_K, since decoding clips there anyway).
+    """
     xs = np.sort(x)
     n = xs.size
     uniq = np.unique(xs)
@@ -268,12 +285,41 @@ def _fit_knots(x: np.ndarray, max_knots: int) -> tuple[np.ndarray, np.ndarray]:
         # Evenly spaced ranks, extremes included; np.unique drops the repeats that ties produce.
         uniq = np.unique(xs[np.round(np.linspace(0, n - 1, max_knots)).astype(np.int64)])
     if uniq.size == 1:
-        return uniq, np.zeros(1)
+        return uniq, np.zeros(1), np.zeros(1), np.zeros(1)
     below = np.searchsorted(xs, uniq, side="left")  # #{x < v}
     upto = np.searchsorted(xs, uniq, side="right")  # #{x <= v}
     # Mid-rank CDF: strictly increasing over distinct seen values and inside (0, 1), so Φ⁻¹ is finite.
     z = ndtri((below + upto) / (2.0 * n))
-    return uniq, z
+    lo, hi = ndtri(below / n), ndtri(upto / n)
+    lo[0], hi[-1] = z[0], z[-1]  # Φ⁻¹(0) = −∞ and Φ⁻¹(1) = +∞: clipped on decoding anyway
+    # Keep a sliver (_GAP) of each half-interval free, so that values never seen between two adjacent knots still
+    # have somewhere to go and come back exactly (encode stays injective on the fitted range).
+    lo, hi = z - (1 - _GAP) * (z - lo), z + (1 - _GAP) * (hi - z)
+    return uniq, z, lo, hi
+
+
+def _interval_encode(x: np.ndarray, kx: np.ndarray, kz: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Integer-column encoding: a knot value → its mid-rank z_k; a value between knots v_k < x < v_(k+1) → linearly
+    across the gap [hi_k, lo_(k+1)] (empty when no value lies between them: then x lands on an edge); clipped outside.
+    """
+    k = np.clip(np.searchsorted(kx, x, side="left"), 0, kx.size - 1)  # kx[k] >= x unless x is beyond the last
+    prev = np.maximum(k - 1, 0)
+    span = kx[k] - kx[prev]
+    frac = np.where(span > 0, (x - kx[prev]) / np.where(span > 0, span, 1.0), 0.0)
+    z = hi[prev] + frac * (lo[k] - hi[prev])
+    z = np.where(kx[k] == x, kz[k], z)
+    return np.where(x <= kx[0], kz[0], np.where(x >= kx[-1], kz[-1], z))
+
+
+def _interval_decode(z: np.ndarray, kx: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Integer-column decoding: z inside a knot's CDF interval [lo_k, hi_k] → v_k (the discrete quantile function
+    F⁻¹(Φ(z))); z in a gap (hi_(k−1), lo_k) → linearly between v_(k−1) and v_k; clipped outside."""
+    k = np.clip(np.searchsorted(hi, z, side="left"), 0, kx.size - 1)  # the first interval whose top is >= z
+    prev = np.maximum(k - 1, 0)
+    gap = lo[k] - hi[prev]
+    frac = np.clip((z - hi[prev]) / np.where(gap > 0, gap, 1.0), 0.0, 1.0)
+    inside = (z >= lo[k]) | (k == 0) | (gap <= 0)
+    return np.where(inside, kx[k], kx[prev] + frac * (kx[k] - kx[prev]))
 
 
 def _scalar_ids(values: np.ndarray, vocab: list) -> np.ndarray:
@@ -348,12 +394,14 @@ class TableEncoder:
                 finite = np.isfinite(x)
                 if (~finite & ~np.isnan(x)).any():
                     raise ValueError(f"column {spec.name!r} holds infinite values; expected finite numbers or NaN.")
-                knots_x, knots_z = _fit_knots(x[finite], self.max_knots)
+                knots_x, knots_z, knots_lo, knots_hi = _fit_knots(x[finite], self.max_knots)
                 st.update(
                     knots_x=knots_x.tolist(),
                     knots_z=knots_z.tolist(),
                     has_missing=bool(np.isnan(x).any()),
                 )
+                if spec.kind == "integer":  # decoded through each value's CDF interval (module docstring)
+                    st.update(knots_lo=knots_lo.tolist(), knots_hi=knots_hi.tolist())
             state[spec.name] = st
         self._state = state
         return self
@@ -585,8 +633,12 @@ class TableEncoder:
                 f"no missing indicator; {hint}."
             )
         kx, kz = np.asarray(st["knots_x"]), np.asarray(st["knots_z"])
-        # np.interp clips outside [v_1, v_K]: out-of-range values map to the end quantiles.
-        z = np.interp(np.where(np.isfinite(x), x, kx[0]), kx, kz)
+        xf = np.where(np.isfinite(x), x, kx[0])
+        if "knots_lo" in st:  # an integer column: values between knots go across the gaps between CDF intervals
+            z = _interval_encode(xf, kx, kz, np.asarray(st["knots_lo"]), np.asarray(st["knots_hi"]))
+        else:
+            # np.interp clips outside [v_1, v_K]: out-of-range values map to the end quantiles.
+            z = np.interp(xf, kx, kz)
         # Missing (or not given) cells: the median's image, 0 (exactly what training saw for missing rows).
         z = np.where(np.isfinite(x) & obs, z, 0.0).astype(np.float32)
         zgiv = obs.copy()  # an observed NaN is given as its fill value, as in training
@@ -647,7 +699,11 @@ class TableEncoder:
             if spec.kind == "categorical":
                 out[spec.name] = self._decode_categorical(st, arrays[spec.name])
             else:
-                x = np.interp(arrays[spec.name], st["knots_z"], st["knots_x"])
+                if "knots_lo" in st:
+                    kx, lo, hi = (np.asarray(st[k]) for k in ("knots_x", "knots_lo", "knots_hi"))
+                    x = _interval_decode(arrays[spec.name], kx, lo, hi)
+                else:
+                    x = np.interp(arrays[spec.name], st["knots_z"], st["knots_x"])
                 if spec.kind == "integer":
                     x = np.rint(x)
                 if st["has_missing"]:
@@ -699,8 +755,8 @@ class TableEncoder:
         """Inverse of :meth:`to_dict`."""
         if d.get("format") != _FORMAT:
             raise ValueError(f"not a TableEncoder state (format {d.get('format')!r}).")
-        if d.get("version") != _VERSION:
-            raise ValueError(f"TableEncoder state version {d.get('version')!r}; this code reads version {_VERSION}.")
+        if d.get("version") not in (1, _VERSION):
+            raise ValueError(f"TableEncoder state version {d.get('version')!r}; this code reads versions 1–{_VERSION}.")
         enc = cls(
             TableSchema.from_dict(d["schema"]),  # the fitted schema becomes the given one: a refit keeps the kinds
             nan_as_category=d["nan_as_category"],
