@@ -143,6 +143,26 @@ def test_c2st_limits():
     assert c2st(real, mixed(300, seed=4, shift=4.0)) < 0.2  # shifted numbers: easy
 
 
+def test_c2st_is_seeded_and_accepts_categories_only_the_synthetic_frame_has():
+    real, syn = mixed(200, seed=3), mixed(200, seed=5)
+    assert c2st(real, syn, seed=1) == c2st(real, syn, seed=1)  # sdmetrics' shuffled folds, seeded
+    before = np.random.get_state()
+    c2st(real, syn, seed=2)
+    after = np.random.get_state()
+    assert np.array_equal(before[1], after[1]) and before[2] == after[2]  # the global generator is left as it was
+    # Matches sdmetrics' LogisticDetection when every category is known, under the same global seed.
+    from sdmetrics.single_table import LogisticDetection
+
+    np.random.seed(7)
+    meta = {"columns": {c: {"sdtype": k} for c, k in column_sdtypes(real).items()}}
+    assert c2st(real, syn, seed=7) == pytest.approx(LogisticDetection.compute(real, syn, meta))
+    # A category only the synthetic frame holds: sdmetrics' encoder (fitted on real) would raise; we fit on both.
+    odd = syn.copy()
+    odd.loc[odd.index[:5], "colour"] = "violet"
+    score = c2st(real, odd)
+    assert 0.0 <= score <= 1.0
+
+
 def test_dcr_by_hand():
     train = pd.DataFrame({"v": [0.0, 10.0]})
     holdout = pd.DataFrame({"v": [5.0, 20.0]})

@@ -385,19 +385,53 @@ def alpha_precision_beta_recall(
     return {"alpha_precision": float(score(alpha_curve)), "beta_recall": float(score(beta_curve))}
 
 
-def c2st(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Mapping | None = None) -> float:
+def c2st(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Mapping | None = None, *, seed: int = 0) -> float:
     """Classifier two-sample test score: sdmetrics' ``LogisticDetection`` (as TabSyn's C2ST).
 
     A logistic regression tries to tell real from synthetic rows (3-fold cross-validated ROC AUC on sdmetrics' own
     reversible transforms); score = 1 − (2·max(AUC, 0.5) − 1): 1 when it cannot tell them apart, 0 when it always can.
+
+    Two changes to calling sdmetrics directly: its folds are shuffled from NumPy's global generator, which we seed
+    with ``seed`` (and restore afterwards), so the score is reproducible; and when ``synthetic`` holds a category that
+    ``real`` lacks (a rare value of a subsample, say) — where sdmetrics' one-hot encoder, fitted on the real frame
+    only, would raise — the same transforms are fitted on both frames together, as the distance metrics do.
     """
     from sdmetrics.single_table import LogisticDetection
 
     sdtypes = column_sdtypes(real, metadata)
     synthetic = _aligned(real, synthetic, "synthetic", sdtypes)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(LogisticDetection.compute(real, synthetic, sdmetrics_metadata(sdtypes)))
+    unseen = any(
+        not set(_as_str(synthetic[c])) <= set(_as_str(real[c])) for c, k in sdtypes.items() if k == "categorical"
+    )
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if not unseen:
+                return float(LogisticDetection.compute(real, synthetic, sdmetrics_metadata(sdtypes)))
+            return _c2st_union(real, synthetic)
+    finally:
+        np.random.set_state(state)
+
+
+def _c2st_union(real: pd.DataFrame, synthetic: pd.DataFrame) -> float:
+    """sdmetrics' LogisticDetection with its transforms fitted on both frames (categories of either are known)."""
+    from sdmetrics.single_table import LogisticDetection
+    from sdmetrics.utils import HyperTransformer
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
+    ht = HyperTransformer()
+    ht.fit(pd.concat([real, synthetic], ignore_index=True))
+    x = np.concatenate([ht.transform(real).to_numpy(), ht.transform(synthetic).to_numpy()]).astype(np.float64)
+    x[np.isinf(x)] = np.nan
+    y = np.hstack([np.ones(len(real)), np.zeros(len(synthetic))])
+    scores = []
+    for tr, te in StratifiedKFold(n_splits=3, shuffle=True).split(x, y):
+        auc = roc_auc_score(y[te], LogisticDetection._fit_predict(x[tr], y[tr], x[te]))
+        scores.append(max(0.5, auc) * 2 - 1)
+    return float(1 - np.mean(scores))
 
 
 # ----------------------------------------------------------------------------------------------------------------
