@@ -5,10 +5,12 @@ Each helper draws on an ``ax`` you pass (or makes one) and returns it, so cells 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor
+
+from ._checks import check_finite, check_number, check_positive_int
 
 __all__ = [
     "image_grid",
@@ -44,8 +46,16 @@ def make_grid(x: Tensor, nrow: int = 8, padding: int = 1, pad_value: float = -1.
             f"x must be a tensor of images with shape (N, C, H, W); got "
             f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}."
         )
+    if x.is_complex():
+        raise TypeError(f"x must hold real pixel values; got dtype {x.dtype}.")
+    if x.shape[0] < 1:
+        raise ValueError("x holds no images; expected at least one image to tile.")
+    check_finite(x, "x")  # NaN pixels would show as blank tiles: a sample gone wrong must not look like an image
+    check_positive_int(nrow, "nrow")  # nrow=0 used to give one silent column
+    check_positive_int(padding, "padding", minimum=0)
+    pad_value = check_number(pad_value, "pad_value")
     n, c, h, w = x.shape
-    nrow = max(1, min(nrow, n))
+    nrow = min(nrow, n)
     rows = -(-n // nrow)
     grid = torch.full((c, rows * (h + padding) - padding, nrow * (w + padding) - padding), float(pad_value))
     for i in range(n):
@@ -65,6 +75,13 @@ def image_grid(
     padding: int = 1,
 ):
     """Show images ``x`` shape (N, C, H, W) (values in ``vrange``) as a grid with ``nrow`` images per row."""
+    if not (isinstance(vrange, (tuple, list)) and len(vrange) == 2):
+        raise ValueError(f"vrange must be two numbers (low, high); got {vrange!r}.")
+    lo, hi = check_number(vrange[0], "vrange[0]"), check_number(vrange[1], "vrange[1]")
+    if not lo < hi:
+        raise ValueError(f"vrange must be (low, high) with low < high; got {vrange!r}.")
+    if not isinstance(x, Tensor):
+        raise ValueError(f"x must be a tensor of images with shape (N, C, H, W); got {type(x).__name__}.")
     grid = make_grid(x.detach().float(), nrow, padding, pad_value=vrange[0])
     ax = _new_ax(ax)
     img = grid[0] if grid.shape[0] == 1 else grid.permute(1, 2, 0).sub(vrange[0]).div(vrange[1] - vrange[0]).clamp(0, 1)
@@ -81,10 +98,15 @@ def scatter2d(
     ax, x: Tensor, *, s: float = 2.0, alpha: float = 0.5, lim: float | None = None, title: str | None = None, **kwargs
 ):
     """Scatter 2D points ``x`` shape (N, 2); ``lim`` sets a square window [−lim, lim]²."""
-    ax = _new_ax(ax)
+    if lim is not None:
+        check_number(lim, "lim", 0.0, strict_low=True)
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"x must be points of shape (N, 2) (a tensor or an array); got {type(x).__name__}.")
     x = torch.as_tensor(x).detach().cpu()
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"x must have shape (N, 2); got {tuple(x.shape)}.")
+    check_finite(x, "x")  # matplotlib drops NaN points silently
+    ax = _new_ax(ax)
     ax.scatter(x[:, 0].numpy(), x[:, 1].numpy(), s=s, alpha=alpha, **kwargs)
     if lim is not None:
         ax.set_xlim(-lim, lim)
@@ -200,8 +222,16 @@ def plot_schedules(
 def plot_losses(losses: Sequence[float], *, ax=None, smooth: int = 50, log: bool = True, label: str | None = None):
     """Training loss per step (faint) with a running mean over ``smooth`` steps, in one colour (call it once per run
     on a shared ``ax`` to compare runs)."""
+    check_positive_int(smooth, "smooth")
+    if isinstance(losses, (str, bytes)) or not isinstance(losses, Iterable):
+        raise TypeError(f"losses must be a sequence of numbers (one per step); got {type(losses).__name__}.")
+    try:
+        y = torch.as_tensor(list(losses), dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"losses must be a sequence of numbers (one per step): {err}") from None
+    if y.ndim != 1:
+        raise ValueError(f"losses must be one number per step; got shape {tuple(y.shape)}.")
     ax = _new_ax(ax, figsize=(5, 3))
-    y = torch.as_tensor(list(losses), dtype=torch.float64)
     (raw,) = ax.plot(y.numpy(), alpha=0.25, lw=0.8)
     if len(y) >= smooth > 1:
         kernel = torch.ones(1, 1, smooth, dtype=torch.float64) / smooth
