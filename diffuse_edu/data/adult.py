@@ -272,14 +272,15 @@ def adult_subsample(n: int, split: str = "train", seed: int = 0, cache: str | Pa
 
     The draw is stratified by :data:`ADULT_TARGET`, so a small subsample keeps the label shares (about 24 % ``>50K``).
     """
-    # Argument types first: a bad one must not cost a read of the file (or a download).
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int (at most the split's rows); got {n!r}.")
+    # Arguments first: a bad one must not cost a read of the file (or a download). The row counts are known.
+    if not isinstance(split, str) or split not in _SPLIT_FILE:
+        raise ValueError(f"split must be 'train' or 'test'; got {split!r}.")
+    rows = ADULT_ROWS[split]
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= rows:
+        raise ValueError(f"n must be an int in [1, {rows}] for the {split} split; got {n!r}.")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32 - 2:
         raise ValueError(f"seed must be an int in [0, 2**32 - 2); got {seed!r}.")
     df = load_adult(split, cache=cache)
-    if not 1 <= n <= len(df):
-        raise ValueError(f"n must be an int in [1, {len(df)}] for the {split} split; got {n!r}.")
     shares = df[ADULT_TARGET].value_counts(normalize=True, sort=False)
     # Largest-remainder rounding: the per-label counts add up to exactly n.
     raw = shares * n
