@@ -50,6 +50,7 @@ dtypes and category sets; ``enc.columns`` lists (name, kind, vocab size) per mod
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -82,6 +83,9 @@ _VERSION = 2  # 2: integer columns keep their knots' CDF intervals (version 1 st
 # ----------------------------------------------------------------------------------------------------------------
 # dtype helpers
 # ----------------------------------------------------------------------------------------------------------------
+
+
+_FAMILIES = ("bool", "int", "float", "text")
 
 
 def _family(dtype) -> str:
@@ -181,6 +185,8 @@ class TableSchema:
                 be numeric.
         """
         _check_frame(df)
+        if overrides is not None and not isinstance(overrides, Mapping):
+            raise TypeError(f"overrides must be a dict column → kind or None; got {type(overrides).__name__}.")
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(df.columns))
         if unknown:
@@ -254,7 +260,14 @@ class TableSchema:
     @classmethod
     def from_dict(cls, d: dict) -> TableSchema:
         """Inverse of :meth:`to_dict`."""
-        return cls(tuple(ColumnSpec(*c) for c in d["columns"]))
+        cols = d.get("columns") if isinstance(d, Mapping) else None
+        if not isinstance(cols, list) or not all(
+            isinstance(c, (list, tuple)) and len(c) == 3 and all(isinstance(v, str) for v in c) for c in cols
+        ):
+            raise ValueError(
+                f"not a TableSchema dict (expected {{'columns': [[name, kind, dtype], ...]}}); got {d!r:.80}."
+            )
+        return cls(tuple(ColumnSpec(*c) for c in cols))
 
 
 class ModelColumn(NamedTuple):
@@ -356,6 +369,15 @@ class TableEncoder:
             raise ValueError("pass either a schema or overrides (overrides only steer inference), not both.")
         if isinstance(max_knots, bool) or not isinstance(max_knots, int) or max_knots < 2:
             raise ValueError(f"max_knots must be an int >= 2; got {max_knots!r}.")
+        if overrides is not None and not isinstance(overrides, Mapping):
+            raise TypeError(f"overrides must be a dict column → kind or None; got {type(overrides).__name__}.")
+        for name, kind in dict(overrides or {}).items():
+            if kind not in KINDS:
+                raise ValueError(f"overrides[{name!r}]: kind must be one of {KINDS}; got {kind!r}.")
+        if not isinstance(nan_as_category, bool):
+            raise TypeError(f"nan_as_category must be a bool; got {nan_as_category!r}.")  # "no" used to mean True
+        if isinstance(max_int_categories, bool) or not isinstance(max_int_categories, int) or max_int_categories < 0:
+            raise ValueError(f"max_int_categories must be a non-negative int; got {max_int_categories!r}.")
         self._schema_arg = schema
         self.schema = schema  # the schema in use: given, or inferred by fit()
         self.overrides = dict(overrides or {})
@@ -753,6 +775,11 @@ class TableEncoder:
     @classmethod
     def from_dict(cls, d: dict) -> TableEncoder:
         """Inverse of :meth:`to_dict`."""
+        if not isinstance(d, Mapping):
+            raise TypeError(f"a TableEncoder state is a dict (from to_dict()); got {type(d).__name__}.")
+        missing = sorted({"schema", "state", "nan_as_category", "max_int_categories", "max_knots"} - set(d))
+        if d.get("format") == _FORMAT and missing:
+            raise ValueError(f"this TableEncoder state lacks {missing} (an edited or truncated file?).")
         if d.get("format") != _FORMAT:
             raise ValueError(f"not a TableEncoder state (format {d.get('format')!r}).")
         if d.get("version") not in (1, _VERSION):
@@ -763,7 +790,7 @@ class TableEncoder:
             max_int_categories=d["max_int_categories"],
             max_knots=d["max_knots"],
         )
-        enc._state = {k: dict(v) for k, v in d["state"].items()}
+        enc._state = _checked_state(enc.schema, d["state"])
         return enc
 
     def to_json(self) -> str:
@@ -773,12 +800,47 @@ class TableEncoder:
     @classmethod
     def from_json(cls, text: str) -> TableEncoder:
         """Rebuild from :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
+        if not isinstance(text, (str, bytes)):
+            raise TypeError(f"text must be the JSON string of to_json(); got {type(text).__name__}.")
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"not a TableEncoder state: the text is not JSON ({err}).") from None
+        return cls.from_dict(d)
 
     def sdmetrics_metadata(self) -> dict:
         """The table's metadata in sdmetrics' single-table format (see :meth:`TableSchema.sdmetrics_metadata`)."""
         self._require_fit()
         return self.schema.sdmetrics_metadata()
+
+
+def _checked_state(schema: TableSchema, state) -> dict[str, dict]:
+    """A saved per-column state, checked entry by entry against ``schema`` (one clear error, naming the column)."""
+    if not isinstance(state, Mapping) or set(state) != set(schema.names):
+        got = sorted(state) if isinstance(state, Mapping) else type(state).__name__
+        raise ValueError(f"the saved state must hold exactly the schema's columns {schema.names}; got {got}.")
+
+    def numbers(v) -> bool:
+        return isinstance(v, list) and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v
+        )
+
+    out = {}
+    for spec in schema:
+        st = state[spec.name]
+        ok = isinstance(st, Mapping) and isinstance(st.get("dtype"), str) and st.get("family") in _FAMILIES
+        if ok and spec.kind == "categorical":
+            ok = isinstance(st.get("vocab"), list) and isinstance(st.get("nan_category"), bool)
+        elif ok:
+            kx, kz = st.get("knots_x"), st.get("knots_z")
+            ok = numbers(kx) and numbers(kz) and len(kx) == len(kz) >= 1 and isinstance(st.get("has_missing"), bool)
+            ok = ok and all(a < b for a, b in zip(kx, kx[1:], strict=False))
+            if ok and "knots_lo" in st:
+                ok = numbers(st["knots_lo"]) and numbers(st.get("knots_hi")) and len(st["knots_lo"]) == len(kx)
+        if not ok:
+            raise ValueError(f"the saved state of column {spec.name!r} ({spec.kind}) is malformed (an edited file?).")
+        out[spec.name] = dict(st)
+    return out
 
 
 def _restore_numeric(x: np.ndarray, dtype: str) -> np.ndarray | pd.arrays.IntegerArray:
