@@ -12,7 +12,6 @@ import math
 
 import pytest
 import torch
-
 from fixtures.tiny_discrete import (
     MaskedOracle,
     UniformOracle,
@@ -21,9 +20,10 @@ from fixtures.tiny_discrete import (
     total_variation,
     uniform_sampler_law,
 )
+
 from diffuse_edu.grids import make_grid
-from diffuse_edu.sampling import reveal_schedule, sample_masked, sample_uniform, simultaneous_reveal_probability
 from diffuse_edu.masked import MaskedProcess
+from diffuse_edu.sampling import reveal_schedule, sample_masked, sample_uniform, simultaneous_reveal_probability
 from diffuse_edu.schedules import ScheduleCosine, ScheduleLogLinear
 from diffuse_edu.uniform import UniformProcess
 
@@ -144,7 +144,7 @@ def test_never_emit_mask_never_change_unmasked(method):
     )
     traj = res.trajectory
     assert len(traj) == 31 and (traj[0] == proc.mask_id).all()
-    for before, after in zip(traj[:-1], traj[1:]):
+    for before, after in zip(traj[:-1], traj[1:], strict=False):
         unmasked = before != proc.mask_id
         assert torch.equal(after[unmasked], before[unmasked])
         assert ((after == proc.mask_id) <= (before == proc.mask_id)).all()  # no new masks

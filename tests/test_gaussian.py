@@ -71,13 +71,14 @@ def test_conversions_agree_with_definitions():
     a, s = _levels(64)
     x0, eps = torch.randn(64, 3, generator=gen(1), dtype=F64), torch.randn(64, 3, generator=gen(2), dtype=F64)
     x_t, v = a * x0 + s * eps, a * eps - s * x0
-    for src, val in zip(KINDS, (eps, x0, v)):
-        for dst, want in zip(KINDS, (eps, x0, v)):
+    for src, val in zip(KINDS, (eps, x0, v), strict=False):
+        for dst, want in zip(KINDS, (eps, x0, v), strict=False):
             torch.testing.assert_close(convert(val, src, dst, x_t, a, s), want, atol=1e-10, rtol=1e-10)
 
 
 def test_score_of_gaussian_data():
-    # Data N(m, c² I) → p_t = N(α m, (α²c² + σ²) I): score −(x − αm)/(α²c² + σ²), and E[ε | x_t] = σ(x − αm)/(α²c² + σ²).
+    # Data N(m, c² I) → p_t = N(α m, (α²c² + σ²) I): score −(x − αm)/(α²c² + σ²),
+    # and E[ε | x_t] = σ(x − αm)/(α²c² + σ²).
     a, s = _levels(32)
     m, c = 0.7, 1.3
     x = torch.randn(32, 2, generator=gen(4), dtype=F64)

@@ -8,13 +8,13 @@ import math
 
 import pytest
 import torch
-
 from fixtures.tiny_discrete import (
     MaskedOracle,
     exact_discrete_time_nelbo,
     make_tiny_distribution,
     masked_sampler_law,
 )
+
 from diffuse_edu.categorical import draw_categorical, nats_to_bits_per_token, stratified_times
 from diffuse_edu.masked import MaskedProcess
 from diffuse_edu.schedules import ScheduleCosine, ScheduleLogLinear

@@ -7,13 +7,13 @@ import math
 
 import pytest
 import torch
-
 from fixtures.tiny_discrete import (
     UniformOracle,
     exact_discrete_time_nelbo,
     make_tiny_distribution,
     uniform_sampler_law,
 )
+
 from diffuse_edu.schedules import ScheduleCosine, ScheduleLogLinear
 from diffuse_edu.uniform import UniformProcess
 
@@ -62,7 +62,7 @@ def test_posterior_matches_brute_force_bayes(schedule):
     tt, ss = torch.full((V * V,), t, dtype=torch.float64), torch.full((V * V,), s, dtype=torch.float64)
     post = proc.posterior_probs(x_t, x0, tt, ss)[:, 0]  # (V², V)
     torch.testing.assert_close(post.sum(-1), torch.ones(V * V, dtype=torch.float64))
-    for row, (xt, x0v) in enumerate(zip(x_t[:, 0].tolist(), x0[:, 0].tolist())):
+    for row, (xt, x0v) in enumerate(zip(x_t[:, 0].tolist(), x0[:, 0].tolist(), strict=False)):
         # Bayes: q(x_s | x_t, x_0) ∝ q(x_t | x_s) q(x_s | x_0)
         bayes = step[:, xt] * marg_s[x0v]
         torch.testing.assert_close(post[row], bayes / bayes.sum(), rtol=1e-10, atol=1e-12)
