@@ -99,7 +99,14 @@ def build_net(spec: dict) -> nn.Module:
         cls = getattr(importlib.import_module(module), qualname, None)
         if cls is None or not hasattr(cls, "from_config"):
             raise ValueError(f"cannot rebuild {name!r}: no such class with from_config().")
-    return cls.from_config(spec["config"])
+    if not isinstance(spec["config"], dict):
+        raise ValueError(
+            f"cannot rebuild {name!r}: its config must be a dict of constructor arguments; got {spec['config']!r}."
+        )
+    try:
+        return cls.from_config(spec["config"])
+    except TypeError as err:  # an unknown or missing constructor argument (an edited JSON?)
+        raise ValueError(f"cannot rebuild {name!r} from its saved config: {err}") from None
 
 
 @dataclass

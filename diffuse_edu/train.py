@@ -332,7 +332,10 @@ class _Source:
             return next(self._it)
         except StopIteration:  # one epoch done: start the next one
             self._it = iter(self.obj)
-            return next(self._it)
+            try:
+                return next(self._it)
+            except StopIteration:
+                raise ValueError("batches gave no batch at all (an empty iterable); pass a non-empty one.") from None
 
     def shard(self, rank: int, world_size: int, seed: int) -> None:
         if callable(getattr(self.obj, "shard", None)):
@@ -790,6 +793,11 @@ def _forward(runner, batch, device: torch.device, autocast_dtype) -> Tensor:
         shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
         raise ValueError(
             f"loss_fn must return a scalar tensor (0-d); got {shape}. Reduce per-example losses with .mean()."
+        )
+    if not loss.is_floating_point() or (torch.is_grad_enabled() and not loss.requires_grad):
+        raise ValueError(
+            f"loss_fn must return a floating-point loss computed from the model's parameters (one that has a "
+            f"gradient); got dtype {loss.dtype}, requires_grad={loss.requires_grad} (a .long(), .item() or detach()?)."
         )
     return loss
 

@@ -163,7 +163,8 @@ class CharVocab:
         is_pad = tokens == self.pad_id
         # once a PAD is seen, every later position must be PAD: cumulative "seen a pad" ≤ is_pad.
         seen = torch.cumsum(is_pad.long(), dim=-1) > 0
-        return (~(seen & ~is_pad)).all(dim=-1) & ~is_pad[..., 0]
+        has_letter = ~is_pad[..., 0] if tokens.shape[-1] else torch.zeros(tokens.shape[:-1], dtype=torch.bool)
+        return (~(seen & ~is_pad)).all(dim=-1) & has_letter
 
     def n_chars(self, tokens: Tensor) -> Tensor:
         """Denominator of bits/char per sequence: letters before the first ``PAD``, plus 1 for the end. Shape (N,).
