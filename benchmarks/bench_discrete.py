@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import sys
 import time
 from dataclasses import replace
@@ -155,7 +156,15 @@ def main(argv=None) -> str:
     parser.add_argument(
         "--retrain", action="store_true", help="train the models afresh (ignore and overwrite the cache)"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice; 1 is faster on a CPU shared with other jobs)",
+    )
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     train = load_surnames("train")
     test = load_surnames("test")
@@ -224,7 +233,9 @@ def main(argv=None) -> str:
         if device.type == "cuda":
             out += ["## GPU", "", f"Machine: GPU {torch.cuda.get_device_name(0)}; torch {torch.__version__}", ""]
         else:
-            out += ["## CPU", "", f"Machine: {hardware_summary()}", ""]
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            machine = f"Machine: {hardware_summary()}; load average {load:.1f} when this section started"
+            out += ["## CPU", "", machine, ""]
         out += [
             "### Training throughput",
             "",
