@@ -62,7 +62,7 @@ _LOADED: dict[tuple[str, str], ShapeAttributeClassifier] = {}
 def judge_config(level: int, image_size: int, **overrides) -> dict:
     """The full configuration of one judge: ``JUDGE_CONFIG[image_size]`` plus ``level``, ``image_size``, overrides."""
     attribute_names(level)  # validates the level
-    if image_size not in IMAGE_SIZES:
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size not in IMAGE_SIZES:
         raise ValueError(
             f"image_size must be one of {IMAGE_SIZES} (the sizes judges are trained for); got {image_size!r}."
         )

@@ -356,6 +356,9 @@ class TabularDiffusion:
             raise TypeError(f"allow_nan_category must be a bool; got {allow_nan_category!r}.")
         values, given = self.encoder.encode_observed(df)
         enc = self.encoder
+        if all(bool(m.all()) for m in given.values()):
+            # No cell to fill (every cell observed, every column present): nothing to sample; columns in fitted order.
+            return df[list(enc.schema.names)].copy()
         # A numeric NaN asks for a value: hold its missing-indicator at "present" (id 0) and sample the value.
         for col in enc.columns:
             if col.kind == "categorical" and col.name != enc.source_of(col.name):
