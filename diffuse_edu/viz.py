@@ -105,6 +105,8 @@ def scatter2d(
     x = torch.as_tensor(x).detach().cpu()
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"x must have shape (N, 2); got {tuple(x.shape)}.")
+    if x.is_complex():
+        raise TypeError(f"x must hold real coordinates; got dtype {x.dtype}.")
     check_finite(x, "x")  # matplotlib drops NaN points silently
     ax = _new_ax(ax)
     ax.scatter(x[:, 0].numpy(), x[:, 1].numpy(), s=s, alpha=alpha, **kwargs)
