@@ -275,3 +275,113 @@ def plot_vs_nfe(
     ax.set_xlabel("network calls (NFE)")
     ax.set_title(f"{key} (lower is better)")
     return ax
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Tables (notebook 05): marginals, pairwise associations, quality against sampler steps
+# ----------------------------------------------------------------------------------------------------------------
+
+__all__ += ["table_marginals", "association_heatmaps", "plot_steps_curve"]
+
+
+def table_marginals(
+    frames: Mapping[str, object],
+    kinds: Mapping[str, str],
+    *,
+    columns: Sequence[str] | None = None,
+    ncols: int = 5,
+    bins: int = 30,
+    top: int = 6,
+    size: float = 2.4,
+):
+    """One panel per column comparing DataFrames (e.g. ``{"real": train, "ours": synthetic}``): step histograms
+    (densities) for numeric columns, side-by-side bars of the ``top`` most common categories (shares) for the others.
+
+    ``kinds``: column → ``"numeric"``/``"integer"``/``"categorical"``. Numeric columns with a spike (one value above
+    half of the rows, e.g. ``capital_gain``) get a log-scaled count axis so the tail stays visible. Returns the axes.
+    """
+    import numpy as np
+
+    plt = _plt()
+    names = list(frames)
+    first = frames[names[0]]
+    columns = list(columns or first.columns)
+    nrows = -(-len(columns) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * 0.8 * nrows), dpi=72, squeeze=False)
+    for ax, col in zip(axes.flat, columns, strict=False):
+        if kinds.get(col, "categorical") == "categorical":
+            shares = {n: frames[n][col].astype(object).fillna("NaN").astype(str).value_counts(normalize=True)
+                      for n in names}  # fmt: skip
+            cats = list(shares[names[0]].index[:top])
+            width = 0.8 / len(names)
+            for i, n in enumerate(names):
+                ax.bar(np.arange(len(cats)) + i * width, [shares[n].get(c, 0.0) for c in cats], width, label=n)
+            ax.set_xticks(np.arange(len(cats)) + 0.4 - width / 2)
+            ax.set_xticklabels([c[:8] for c in cats], rotation=60, fontsize=6)
+        else:
+            ref = first[col].dropna().to_numpy(dtype=float)
+            edges = np.histogram_bin_edges(ref, bins=bins)
+            spike = np.unique(ref, return_counts=True)[1].max() > 0.5 * len(ref)
+            for n in names:
+                x = frames[n][col].dropna().to_numpy(dtype=float)
+                ax.hist(x, bins=edges, histtype="step", density=not spike, lw=1.2, label=n,
+                        weights=np.full(len(x), 1.0 / max(len(x), 1)) if spike else None)  # fmt: skip
+            if spike:
+                ax.set_yscale("log")
+            ax.tick_params(labelsize=6)
+        ax.set_title(col, fontsize=8)
+    for ax in list(axes.flat)[len(columns) :]:
+        ax.set_axis_off()
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return axes
+
+
+def association_heatmaps(matrices: Mapping[str, object], *, size: float = 3.6, diff: bool = True):
+    """Square association matrices side by side (e.g. ``{"real": A, "ours": B}``, pandas DataFrames with the same
+    row and column labels, values in [0, 1]); with ``diff`` one more panel per non-first matrix: |it − the first|.
+    Returns the axes."""
+    import numpy as np
+
+    plt = _plt()
+    names = list(matrices)
+    panels = [(n, np.asarray(matrices[n], dtype=float), "viridis", (0, 1)) for n in names]
+    if diff:
+        ref = panels[0][1]
+        panels += [(f"|{n} − {names[0]}|", np.abs(np.asarray(matrices[n], dtype=float) - ref), "magma_r", (0, 0.3))
+                   for n in names[1:]]  # fmt: skip
+    labels = list(matrices[names[0]].columns)
+    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size), dpi=72, squeeze=False)
+    for ax, (title, m, cmap, (lo, hi)) in zip(axes[0], panels, strict=True):
+        im = ax.imshow(m, cmap=cmap, vmin=lo, vmax=hi)
+        ax.set_xticks(range(len(labels)))
+        ax.set_yticks(range(len(labels)))
+        ax.set_xticklabels([c[:10] for c in labels], rotation=90, fontsize=6)
+        ax.set_yticklabels([c[:10] for c in labels], fontsize=6)
+        ax.set_title(title, fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return axes[0]
+
+
+def plot_steps_curve(curve, *, keys: Sequence[str] = ("shape_error", "trend_error"), floor=None, axes=None):
+    """Quality against sampler steps: one panel per metric, mean ± std over seeds, log-scaled steps.
+
+    ``curve``: a DataFrame indexed by steps with ``<key>`` and ``<key>_std`` columns (e.g.
+    :func:`diffuse_edu.recipes.tabular_experiments.steps_curve`). ``floor``: optional ``{key: value}`` drawn as a
+    dashed line (e.g. real held-out rows scored the same way)."""
+    plt = _plt()
+    if axes is None:
+        _, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), dpi=72, squeeze=False)
+        axes = axes[0]
+    steps = list(curve.index)
+    for ax, key in zip(axes, keys, strict=True):
+        std = curve[f"{key}_std"].fillna(0.0) if f"{key}_std" in curve else 0.0
+        ax.errorbar(steps, curve[key], yerr=std, fmt="o-", capsize=3, label="ours")
+        if floor is not None and key in floor:
+            ax.axhline(floor[key], ls="--", color="grey", label="real held-out rows")
+        ax.set_xscale("log")
+        ax.set_xlabel("sampler steps (network calls per row)")
+        ax.set_ylabel(f"{key.replace('_', ' ')} (%)")
+        ax.legend(fontsize=8)
+    return axes
