@@ -11,15 +11,15 @@ import pytest
 import torch
 from torch import nn
 
-from diffuse_edu.data.labeled_mixture import default_labeled_mixture
 from diffuse_edu.clocks import AxisMixture, Decoupled, Grouped, Unified
+from diffuse_edu.data.labeled_mixture import default_labeled_mixture
 from diffuse_edu.gaussian import GaussianProcess
 from diffuse_edu.grids import uniform_grid
 from diffuse_edu.guidance import NoisyGuidance
 from diffuse_edu.joint import JointProcess, SingleModality
-from diffuse_edu.sampling import count_nfe, sample, sample_joint, sample_masked
 from diffuse_edu.masked import MaskedProcess
 from diffuse_edu.nets.joint_mlp import JointMLP
+from diffuse_edu.sampling import count_nfe, sample, sample_joint, sample_masked
 
 K = 8
 
@@ -102,7 +102,7 @@ def test_single_modality_loss_is_bit_identical(clock, kind):
     net.zero_grad()
     want2 = proc.loss(net(x_t, t), x0, x_t, t).mean()
     want2.backward()
-    assert all(torch.equal(a, p.grad) for a, p in zip(g1, net.parameters()))
+    assert all(torch.equal(a, p.grad) for a, p in zip(g1, net.parameters(), strict=False))
 
 
 @pytest.mark.parametrize("method", ["ddpm", "euler-maruyama", "ode-euler", "ode-heun"])
@@ -298,7 +298,7 @@ def test_guidance_renoising_is_fresh_per_call_and_reproducible(toy):
     sample_joint(joint, spy, given={"label": labels[:, None]}, steps=4, guidance=guid, generator=g)
     second = [xs["label"] for xs, ts in spy.calls if ts["label"][0] > 0]
     assert len(first) == len(second) == 3
-    assert any(not torch.equal(a, b) for a, b in zip(first, second))  # independent re-noising
+    assert any(not torch.equal(a, b) for a, b in zip(first, second, strict=False))  # independent re-noising
     a = sample_joint(joint, net, given={"label": labels[:, None]}, steps=4, guidance=guid, generator=gen(9))
     b = sample_joint(joint, net, given={"label": labels[:, None]}, steps=4, guidance=guid, generator=gen(9))
     assert torch.equal(a.samples["point"], b.samples["point"])

@@ -10,6 +10,7 @@ import math
 
 import pytest
 import torch
+from fixtures.tiny_discrete import MaskedOracle, make_tiny_distribution
 from torch import nn
 
 from diffuse_edu.categorical import estimate_nelbo
@@ -30,7 +31,6 @@ from diffuse_edu.sampling import (
 )
 from diffuse_edu.schedules import ScheduleCosine, ScheduleSDScaledLinear
 from diffuse_edu.uniform import UniformProcess
-from fixtures.tiny_discrete import MaskedOracle, make_tiny_distribution
 
 K = 8
 
