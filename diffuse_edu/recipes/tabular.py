@@ -383,6 +383,9 @@ class TabularDiffusion:
         n = len(df)
         for start in range(0, n, batch_size):
             sl = slice(start, min(n, start + batch_size))
+            if all(bool(m[sl].all()) for m in given.values()):  # a batch with nothing to fill: keep its values
+                parts.append({k: v[sl].cpu() for k, v in values.items()})
+                continue
             res = sample_joint(
                 self.joint, net, given={k: v[sl] for k, v in values.items()},
                 given_mask={k: m[sl] for k, m in given.items()}, generator=generator, device=device, **plan,
