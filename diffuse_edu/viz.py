@@ -24,6 +24,9 @@ __all__ = [
     "plot_schedules",
     "plot_losses",
     "plot_vs_nfe",
+    "captioned_images",
+    "plot_modality_losses",
+    "draw_joint_transformer",
 ]
 
 
@@ -274,6 +277,92 @@ def plot_vs_nfe(
     ax.set_xscale("log")
     ax.set_xlabel("network calls (NFE)")
     ax.set_title(f"{key} (lower is better)")
+    return ax
+
+
+def captioned_images(
+    images: Tensor,
+    captions: Sequence[str],
+    *,
+    ncol: int = 6,
+    ok: Sequence[bool] | None = None,
+    size: float = 1.6,
+    fontsize: float = 7,
+    wrap: int = 22,
+):
+    """Images (N, 3, S, S) in [−1, 1], each with its caption underneath (wrapped at ``wrap`` characters).
+
+    ``ok``: per image, whether it is right (its caption in green) or wrong (in red); None: all black.
+    Returns the figure.
+    """
+    import textwrap
+
+    plt = _plt()
+    n = len(images)
+    nrow = -(-n // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(size * ncol, (size + 0.35) * nrow), dpi=72, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i >= n:
+            continue
+        img = images[i].detach().float().cpu().clamp(-1, 1).add(1).div(2).permute(1, 2, 0)
+        ax.imshow(img.numpy(), interpolation="nearest")
+        color = "black" if ok is None else ("green" if ok[i] else "red")
+        ax.set_title("\n".join(textwrap.wrap(captions[i] or "∅", wrap)), fontsize=fontsize, color=color, y=-0.02,
+                     va="top")  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def plot_modality_losses(terms: Mapping[str, Sequence[float]], *, smooth: int = 50, axes=None, title: str = ""):
+    """One panel per modality: its training loss per step (faint) and a running mean over ``smooth`` steps.
+
+    ``terms``: modality name → losses, e.g. :attr:`diffuse_edu.recipes.text_image.TextImageModel.terms`. Returns
+    the axes.
+    """
+    plt = _plt()
+    if axes is None:
+        _, axes = plt.subplots(1, len(terms), figsize=(4.2 * len(terms), 2.8), dpi=72, squeeze=False)
+        axes = axes[0]
+    for ax, (name, losses) in zip(axes, terms.items(), strict=True):
+        plot_losses(losses, ax=ax, smooth=smooth, label=title or None)
+        ax.set_title(f"{name} loss")
+    return axes
+
+
+def draw_joint_transformer(n_patches: int = 16, text_len: int = 25, depth: int = 4, *, ax=None):
+    """A diagram of the joint pixel + character transformer: patches and characters in one sequence, each token
+    modulated by its own modality's time embedding, one head per modality."""
+    ax = _new_ax(ax, figsize=(9, 3.6))
+    plt = _plt()
+    box = dict(boxstyle="round,pad=0.3", lw=1)
+
+    def note(x, y, text, color, **kw):
+        ax.text(x, y, text, ha="center", va="center", fontsize=8, bbox=dict(box, fc=color, ec="0.3"), **kw)
+
+    # one row of tokens: image patches (blue) then characters (orange)
+    n_img, n_txt = min(n_patches, 8), min(text_len, 10)
+    xs = [i * 0.55 for i in range(n_img + n_txt)]
+    for i, x in enumerate(xs):
+        img = i < n_img
+        ax.add_patch(plt.Rectangle((x, 0.9), 0.45, 0.45, fc="#9ecae1" if img else "#fdae6b", ec="0.3"))
+        ax.add_patch(plt.Rectangle((x, 3.1), 0.45, 0.45, fc="#9ecae1" if img else "#fdae6b", ec="0.3"))
+    mid_img, mid_txt = xs[n_img // 2], xs[n_img + n_txt // 2]
+    note(mid_img, 0.2, f"noisy image: {n_patches} patches", "#deebf7")
+    note(mid_txt, 0.2, f"masked caption: {text_len} characters", "#fee6ce")
+    note((xs[0] + xs[-1]) / 2 + 0.2, 2.2, f"{depth} joint blocks: self-attention over all {n_patches + text_len} "
+         "tokens + MLP (shared weights)", "#f0f0f0")  # fmt: skip
+    note(mid_img, 4.2, "head: ε (or v) per patch", "#deebf7")
+    note(mid_txt, 4.2, "head: logits over the vocabulary", "#fee6ce")
+    note(xs[-1] + 2.0, 2.9, "t_image → MLP → adaLN\n(shift, scale, gate)\nof image tokens", "#deebf7")
+    note(xs[-1] + 2.0, 1.5, "t_caption → MLP → adaLN\nof character tokens", "#fee6ce")
+    ax.annotate("", xy=((xs[0] + xs[-1]) / 2, 1.9), xytext=((xs[0] + xs[-1]) / 2, 1.4),
+                arrowprops=dict(arrowstyle="->"))  # fmt: skip
+    ax.annotate("", xy=((xs[0] + xs[-1]) / 2, 3.05), xytext=((xs[0] + xs[-1]) / 2, 2.5),
+                arrowprops=dict(arrowstyle="->"))  # fmt: skip
+    ax.set_xlim(-0.5, xs[-1] + 3.3)
+    ax.set_ylim(-0.3, 4.6)
+    ax.set_axis_off()
     return ax
 
 
