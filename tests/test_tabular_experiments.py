@@ -76,7 +76,7 @@ def test_cache_round_trip(tables, tmp_path, monkeypatch):
 def test_evaluate_and_compare(tables, fitted):
     train, test = tables
     copy = tx.Generator("real rows", 0.0, lambda n, s: train.sample(n, random_state=s).reset_index(drop=True))
-    table = tx.compare([fitted, copy], train, test, n=150, seeds=2, xgb="fast", log=None)
+    table = tx.compare([fitted, copy], train, test, n=150, seeds=2, xgb="one", log=None)
     assert list(table.index) == [fitted.name, "real rows"]
     for key in ("shape_error", "trend_error", "mle_auc", "alpha_precision", "beta_recall", "c2st", "dcr_share"):
         assert key in table and f"{key}_std" in table
@@ -85,7 +85,7 @@ def test_evaluate_and_compare(tables, fitted):
     # holdout's 200, so half the copies keep their original: a share near 75 %, far above the ideal 50 %.
     assert table.loc["real rows", "dcr_share"] > 65
     assert table.loc["real rows", "shape_error"] < table.loc[fitted.name, "shape_error"]
-    shown = tx.summary_frame(table, tx.real_reference(train, test, xgb="fast"))
+    shown = tx.summary_frame(table, tx.real_reference(train, test, xgb="one"))
     assert "real data (ceiling)" in shown.index and any("published" in i for i in shown.index)
     assert " ± " in shown.loc[fitted.name, "shape error %"]
     with pytest.raises(ValueError, match="unknown metrics"):
@@ -97,7 +97,7 @@ def test_imputation_keeps_observed_cells(tables, fitted):
     cells = tx.impute_cells(fitted.model, train, test, rows=60, steps=3)
     assert cells["observed_unchanged"] and cells["cells"] > 0
     assert 0 <= cells["accuracy"] <= 1 and cells["nrmse"] > 0
-    income = tx.impute_income(fitted.model, train, test, rows=60, draws=2, steps=3, xgb="fast")
+    income = tx.impute_income(fitted.model, train, test, rows=60, draws=2, steps=3, xgb="one")
     assert set(income) >= {"auc", "accuracy", "xgb_auc", "xgb_accuracy"} and income["rows"] == 60
 
 
