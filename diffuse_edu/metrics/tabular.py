@@ -533,7 +533,7 @@ def mle_auc(
     grid: Mapping[str, Sequence] | None = None,
     val_fraction: float = 1 / 9,
     seed: int = 0,
-    n_jobs: int = 2,
+    n_jobs: int | None = None,
 ) -> dict:
     """Machine-learning efficiency: train XGBoost on the synthetic table, test it on the real test split.
 
@@ -552,7 +552,8 @@ def mle_auc(
         positive: the positive label (default: the rarer label of ``real_test``, e.g. ``">50K"``).
         grid: XGBoost parameter grid (default :data:`XGB_GRID_TABSYN`; :data:`XGB_GRID_FAST` for quick runs).
         val_fraction: share of the training rows held out to choose the configuration.
-        seed: validation split and XGBoost seed.  n_jobs: XGBoost threads.
+        seed: validation split and XGBoost seed.  n_jobs: XGBoost threads (None: ``torch.get_num_threads()``, so
+            ``torch.set_num_threads(1)`` keeps XGBoost on one thread too).
     Returns:
         ``{"auc", "accuracy", "val_auc", "best_params"}``; a training table with one label only gives AUC 0.5.
         Rows whose label is missing are left out of both tables.
@@ -589,6 +590,8 @@ def mle_auc(
     order = rng.permutation(len(y_tr))
     n_val = max(1, int(len(y_tr) * val_fraction))
     val, fit = order[:n_val], order[n_val:]
+    if n_jobs is None:
+        n_jobs = torch.get_num_threads()
     grid = dict(XGB_GRID_TABSYN if grid is None else grid)
     best, best_auc, best_model = None, -1.0, None
     for values in itertools.product(*grid.values()):
