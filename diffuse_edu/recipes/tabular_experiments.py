@@ -22,7 +22,9 @@ synthetic table and tests it on the real *test* split; DCR puts each synthetic r
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -372,6 +374,20 @@ def _sdv_metadata(df: pd.DataFrame):
     return Metadata.load_from_dict({"tables": {"table": {"columns": cols}}})
 
 
+@contextlib.contextmanager
+def _joblib_cpus(n: int):
+    """CTGAN's data transformer runs ``joblib.Parallel(n_jobs=-1)`` (one process per core): cap joblib at ``n`` CPUs
+    (torch's thread count) while SDV works, unless ``LOKY_MAX_CPU_COUNT`` is already set."""
+    if "LOKY_MAX_CPU_COUNT" in os.environ:
+        yield
+        return
+    os.environ["LOKY_MAX_CPU_COUNT"] = str(max(1, n))
+    try:
+        yield
+    finally:
+        os.environ.pop("LOKY_MAX_CPU_COUNT", None)
+
+
 def peer(name: str, train: pd.DataFrame, *, seed: int = 0, **kwargs) -> Generator:
     """Fit one of SDV's synthesizers (:data:`PEERS`) with its defaults, except what ``kwargs`` override (``epochs``).
 
@@ -389,7 +405,7 @@ def peer(name: str, train: pd.DataFrame, *, seed: int = 0, **kwargs) -> Generato
     torch.manual_seed(seed)
     np.random.seed(seed)
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _joblib_cpus(torch.get_num_threads()):
         warnings.simplefilter("ignore")  # SDV warns about its own defaults and future changes
         synth.fit({"table": train})
     fit_s = time.perf_counter() - t0
@@ -397,7 +413,7 @@ def peer(name: str, train: pd.DataFrame, *, seed: int = 0, **kwargs) -> Generato
     def draw(n: int, s: int) -> pd.DataFrame:
         torch.manual_seed(s)
         np.random.seed(s)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _joblib_cpus(torch.get_num_threads()):
             warnings.simplefilter("ignore")
             out = synth.sample(n)
         out = out["table"] if isinstance(out, Mapping) else out
