@@ -204,7 +204,7 @@ def main(
     if levels:
         cfg["levels"] = tuple(levels)
     if steps:
-        cfg["train"]["steps"] = steps
+        cfg["train"]["steps"] = cfg["ablation"]["steps"] = steps
     size, level = cfg["image_size"], cfg["level"]
     common = dict(image_size=size, net=cfg["net"], device=dev, cache=not retrain)
     cmd = "python benchmarks/bench_text_image.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -274,16 +274,19 @@ def main(
         ]
         print("\n".join(lines), flush=True)
     if "ablation" in sections:
-        reuse = {"decoupled": models[level]} if level in models else None
-        evaluated = {"decoupled": decoupled_rows[level]} if level in decoupled_rows else None
-        rows, abl = ablation(level=level, train_kwargs=tr, eval_kwargs=cfg["eval"], reuse=reuse, evaluated=evaluated,
-                             **common)  # fmt: skip
-        models.setdefault(level, abl["decoupled"])
+        tr_abl = {**tr, **cfg["ablation"]}
+        same = level in models and models[level].steps == tr_abl["steps"]  # the main model fits this budget
+        reuse = {"decoupled": models[level]} if same else None
+        evaluated = {"decoupled": decoupled_rows[level]} if same and level in decoupled_rows else None
+        rows, abl = ablation(level=level, train_kwargs=tr_abl, eval_kwargs=cfg["eval"], reuse=reuse,
+                             evaluated=evaluated, **common)  # fmt: skip
+        models.setdefault(level, abl["decoupled"])  # the sweep then runs on it (no coherence section)
         part = [
             f"## Ablation at equal compute (level {level})",
             "",
-            f"Decoupled and unified: {tr['steps']} steps each; the two task-specific models (text → image: caption "
-            f"always clean; image → text: image always clean) {tr['steps'] // 2} steps each, so each row costs the "
+            f"Decoupled and unified: {tr_abl['steps']} steps each; the two task-specific models (text → image: "
+            f"caption always clean; image → text: image always clean) {tr_abl['steps'] // 2} steps each, so each row "
+            "costs the "
             "same examples. — : the model cannot do that task (the task-specific pair has no joint sampler).",
             "",
             markdown_table(rows, ABLATION_COLUMNS),

@@ -117,7 +117,9 @@ OFFICIAL_GUIDANCE = dict(left=0.3, right=0.8)
 
 #: The three sizes of the experiment. ``levels``: the coherence table's rows; ``level``: the level of the ablation and
 #: the guidance sweep. ``net``: the network preset and overrides. ``train``: keyword arguments of
-#: :func:`train_text_image`. ``eval``: of :func:`evaluate`. ``sweep``: of :func:`guidance_sweep`.
+#: :func:`train_text_image`. ``ablation``: what the ablation changes in ``train`` (on the CPU a smaller budget than
+#: the main model's, so that four more models fit in the notebook's time). ``eval``: of :func:`evaluate`. ``sweep``:
+#: of :func:`guidance_sweep`.
 SETTINGS: dict[str, dict] = {
     "fast": dict(
         levels=(3,),
@@ -125,6 +127,7 @@ SETTINGS: dict[str, dict] = {
         image_size=16,
         net=dict(preset="cpu", width=64, depth=2, heads=4),
         train=dict(steps=150, batch_size=64, lr=3e-3, warmup=20, ema_decay=0.99, n_train=4000),
+        ablation=dict(steps=150),
         eval=dict(n=64, steps=8),
         sweep=dict(omegas=(1.0, 2.0), sigmas=(1.0,), intervals=((0.3, 0.8),), n=32, steps=8),
     ),
@@ -133,8 +136,9 @@ SETTINGS: dict[str, dict] = {
         level=3,
         image_size=16,
         net=dict(preset="cpu"),
-        train=dict(steps=700, batch_size=64, lr=2e-3, warmup=100, ema_decay=0.999, n_train=20_000),
-        eval=dict(n=200, steps=20),
+        train=dict(steps=3000, batch_size=64, lr=2e-3, warmup=100, ema_decay=0.999, n_train=20_000),
+        ablation=dict(steps=1000),
+        eval=dict(n=200, steps=50),
         sweep=dict(omegas=(1.0, 2.0, 4.0), sigmas=(1.0,), intervals=((0.3, 0.8),), n=100, steps=20),
     ),
     "gpu": dict(
@@ -143,8 +147,9 @@ SETTINGS: dict[str, dict] = {
         image_size=32,
         net=dict(preset="gpu"),
         train=dict(steps=1200, batch_size=512, lr=1e-3, warmup=100, ema_decay=0.999, n_train=50_000),
+        ablation=dict(steps=1200),
         eval=dict(n=1000, steps=50),
-        sweep=dict(omegas=(1.0, 1.5, 2.0, 3.0), sigmas=(1.0, 0.5), intervals=((0.3, 0.8), (0.0, 1.0)), n=500, steps=50),
+        sweep=dict(omegas=(1.0, 2.0, 3.0), sigmas=(1.0, 0.5), intervals=((0.3, 0.8),), n=500, steps=50),
     ),
 }
 
@@ -182,7 +187,7 @@ def make_joint(
     image_size: int = 16,
     *,
     schedule: str = "sd-scaled-linear",
-    prediction: str = "eps",
+    prediction: str = "v",
     weighting: str = "constant",
     text_schedule: str = "log-linear",
     image_method: str = "ode-heun",
@@ -194,7 +199,10 @@ def make_joint(
     Args:
         schedule: the pixels' schedule (default the official code's SD scaled-linear VP; ``"cosine"``,
             ``"vp-linear"`` …).
-        prediction: what the network outputs for the pixels: ``"eps"`` or ``"v"`` (or ``"x0"``).
+        prediction: what the network outputs for the pixels: ``"v"`` (default) or ``"eps"`` (the official code's
+            choice), or ``"x0"``. We default to v: at equal compute it learned text → image much faster (cpu preset,
+            level 3, 1000 steps × 64: T→I Strict 10.9 % with v vs 3.9 % with ε, 128 test captions) — under the SD
+            schedule an ε-loss gives the caption-dependent mean at high noise almost no weight.
         weighting: ``"constant"`` — the official code's losses: the plain ε-MSE of the pixels and the unweighted
             cross-entropy of the masked characters (``loss_type="ce"``). ``"snr"`` — each modality weighted over time
             by its own signal-to-noise ratio: Min-SNR-5 on the pixels (Hang et al. 2023) and the masked ELBO weight
