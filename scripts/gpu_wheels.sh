@@ -17,10 +17,19 @@ PLATFORMS=(--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --p
   nbclient nbformat ipykernel ipywidgets
 # pure-Python packages that ship as sdists only are built into wheels here
 "$PY" -m pip wheel -q --no-deps -w .whl names==0.3.0
-# optional: the tabular notebook's metric libraries (skipped by gpu_check.sh when absent)
+# notebook 05 and bench_tabular.py: the metric libraries (sdmetrics + plotly, xgboost-cpu; ≈ 16 MB) and, unless
+# GPU_WHEELS_PEERS=0, SDV's synthesizers with their dependencies (≈ 19 MB, botocore 17 MB of it). Measured 2026-11:
+# 35 MB together. Without them notebook 05 and bench_tabular.py cannot score tables on the GPU machine.
 if [ "${GPU_WHEELS_TABULAR:-1}" = 1 ]; then
   "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp "${PLATFORMS[@]}" \
-    -d .whl palmerpenguins || echo "[gpu_wheels] palmerpenguins not fetched (notebook 05 then skips it)"
+    -d .whl palmerpenguins sdmetrics==0.32.0 copulas==0.14.1 plotly narwhals xgboost-cpu==3.2.0 ||
+    echo "[gpu_wheels] tabular metric wheels not all fetched (notebook 05 and bench_tabular.py need them)"
+  if [ "${GPU_WHEELS_PEERS:-1}" = 1 ]; then
+    "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+      "${PLATFORMS[@]}" -d .whl sdv==2.0.0 rdt==2.0.0 ctgan==0.12.1 deepecho faker graphviz cloudpickle \
+      platformdirs boto3 botocore s3transfer jmespath pyyaml ||
+      echo "[gpu_wheels] SDV wheels not all fetched (bench_tabular.py then skips the peers)"
+  fi
 fi
 cd .whl
 rm -f packaging-* psutil-* attrs-* typing_extensions-* python_dateutil-* tzdata-* pygments-* numpy-* six-*
