@@ -145,14 +145,16 @@ def test_bad_settings_raise():
 def test_joint_process_weightings():
     const = ti.make_joint(3, 16)
     assert const["caption"].loss_type == "ce" and const["image"].weighting is None
-    assert const.loss_weights == {"image": 1.0, "caption": 1.0}
+    assert const.loss_weights == {"image": 10.0, "caption": 1.0}  # the pixels' per-element mean is weighted 10
+    assert const["image"].prediction == "v"
+    assert ti.make_joint(3, 16, loss_weights={"caption": 0.5}).loss_weights == {"image": 10.0, "caption": 0.5}
     snr = ti.make_joint(3, 16, weighting="snr", loss_weights={"image": 2.0})
     L = max_caption_length(3)
     assert snr["caption"].loss_type == "elbo" and snr["image"].weighting == "min-snr-5"
     assert snr.loss_weights == {"image": 2.0, "caption": pytest.approx(1 / L)}
     assert snr.event_shapes == {"image": (3, 16, 16), "caption": (L,)}
     assert snr["image"].schedule.alpha(torch.tensor(1.0)).item() == pytest.approx(0.069, abs=1e-3)  # SD scaled-linear
-    assert ti.make_joint(5, 32, schedule="cosine", prediction="v")["image"].prediction == "v"
+    assert ti.make_joint(5, 32, schedule="cosine", prediction="eps")["image"].prediction == "eps"
 
 
 def test_decode_marks_letters_after_the_end_marker():

@@ -203,11 +203,12 @@ def make_joint(
             choice), or ``"x0"``. We default to v: at equal compute it learned text → image much faster (cpu preset,
             level 3, 1000 steps × 64: T→I Strict 10.9 % with v vs 3.9 % with ε, 128 test captions) — under the SD
             schedule an ε-loss gives the caption-dependent mean at high noise almost no weight.
-        weighting: ``"constant"`` — the official code's losses: the plain ε-MSE of the pixels and the unweighted
-            cross-entropy of the masked characters (``loss_type="ce"``). ``"snr"`` — each modality weighted over time
-            by its own signal-to-noise ratio: Min-SNR-5 on the pixels (Hang et al. 2023) and the masked ELBO weight
-            −α'/(1 − α) on the characters (the ELBO sums over the L positions, so its modality weight is 1/L to keep
-            both losses per element).
+        weighting: ``"constant"`` — the official code's kind of losses, constant over time: the plain MSE of the
+            pixels' prediction, weighted 10, and the unweighted cross-entropy of the masked characters
+            (``loss_type="ce"``), weighted 1 (at 1 : 1 the caption's gradient dominates; see the code). ``"snr"`` —
+            each modality weighted over time by its own signal-to-noise ratio: Min-SNR-5 on the pixels (Hang et al.
+            2023) and the masked ELBO weight −α'/(1 − α) on the characters (the ELBO sums over the L positions, so
+            its modality weight is 1/L to keep both losses per element).
         text_schedule: the characters' schedule (log-linear, as MDLM and the official code).
         image_method, text_method: the default reverse steps (Heun on pixels; ``"tau-leaping"`` as the official code,
             or ``"ancestral"``, the exact reverse of the masked process).
@@ -222,7 +223,10 @@ def make_joint(
     weighting_ = "min-snr-5" if snr else None
     pixels = GaussianProcess(schedule, prediction=prediction, step_method=image_method, weighting=weighting_, clip_x0=1)
     chars = MaskedProcess(V, schedule=text_schedule, loss_type="elbo" if snr else "ce", step_method=text_method)
-    weights = {IMAGE: 1.0, TEXT: 1.0 / L if snr else 1.0}
+    # Constant weights: 10 on the pixels. The pixel loss is a mean over 3·S² numbers and the caption's over L positions;
+    # at equal weights the caption's larger gradient dominates the shared layers (measured, cpu preset, level 3, 1000
+    # steps × 64: text → image Strict 10.9 % at 1 : 1, 46 % at 10 : 1, image → text unchanged).
+    weights = {IMAGE: 1.0, TEXT: 1.0 / L} if snr else {IMAGE: 10.0, TEXT: 1.0}
     for name, w in (loss_weights or {}).items():
         if name not in weights:
             raise ValueError(f"loss_weights has unknown modality {name!r}; the modalities are {list(weights)}.")
