@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from .._checks import check_number, check_positive_int
 from ..cache import cache_dir_for
@@ -169,8 +169,29 @@ def shape_judge(
         next to the weights (``<folder>/judge.json``, key ``accuracy``).
     """
     config = judge_config(level, image_size, **overrides)
+
+    def train_and_check(stem: Path) -> ShapeAttributeClassifier:
+        model = train_shape_judge(config, verbose=verbose)
+        accuracy = shape_judge_accuracy(model)
+        if verbose:
+            print("diffuse_edu: held-out accuracy " + ", ".join(f"{k} {v:.2%}" for k, v in accuracy.items()) + ".")
+        low = {k: v for k, v in accuracy.items() if v < MIN_ACCURACY}
+        if low:
+            warnings.warn(
+                f"the level-{level}, {image_size}-px shape judge is below {MIN_ACCURACY:.0%} on {low}: its coherence "
+                "scores are not trustworthy (train longer: shape_judge(..., steps=...)).",
+                stacklevel=4,  # the caller of shape_judge (through _cached_judge)
+            )
+        save_checkpoint(stem, model, {"judge": config, "accuracy": accuracy})
+        return model
+
     folder = cache_dir_for("judges/shapes", config, root=cache)
-    mem_key = (str(folder.resolve()), "judge")
+    return _cached_judge(folder, "judge", train_and_check, retrain)
+
+
+def _cached_judge(folder: Path, tag: str, train_and_save, retrain: bool) -> nn.Module:
+    """The judge saved in ``folder`` (memoised in this process), or ``train_and_save(stem)``'s if absent or damaged."""
+    mem_key = (str(folder.resolve()), tag)
     if not retrain and mem_key in _LOADED:
         return _LOADED[mem_key]
     stem = folder / "judge"
@@ -181,18 +202,7 @@ def shape_judge(
         except (OSError, ValueError, RuntimeError, KeyError):
             model = None  # a damaged cache entry: train again
     if model is None:
-        model = train_shape_judge(config, verbose=verbose)
-        accuracy = shape_judge_accuracy(model)
-        if verbose:
-            print("diffuse_edu: held-out accuracy " + ", ".join(f"{k} {v:.2%}" for k, v in accuracy.items()) + ".")
-        low = {k: v for k, v in accuracy.items() if v < MIN_ACCURACY}
-        if low:
-            warnings.warn(
-                f"the level-{level}, {image_size}-px shape judge is below {MIN_ACCURACY:.0%} on {low}: its coherence "
-                "scores are not trustworthy (train longer: shape_judge(..., steps=...)).",
-                stacklevel=2,
-            )
-        save_checkpoint(stem, model, {"judge": config, "accuracy": accuracy})
+        model = train_and_save(stem)
     _LOADED[mem_key] = model
     return model
 
@@ -322,22 +332,14 @@ def digit_judge(*, cache: str | Path | None = None, retrain: bool = False, verbo
     Returns:
         A :class:`~diffuse_edu.nets.judges.DigitClassifier` in eval mode on the CPU, gradients off.
     """
-    folder = cache_dir_for("judges/digits", DIGIT_JUDGE_CONFIG, root=cache)
-    mem_key = (str(folder.resolve()), "digits")
-    if not retrain and mem_key in _LOADED:
-        return _LOADED[mem_key]
-    stem = folder / "judge"
-    model = None
-    if not retrain and stem.with_name("judge.json").exists():
-        try:
-            model = load_checkpoint(stem).model.eval().requires_grad_(False)
-        except (OSError, ValueError, RuntimeError, KeyError):
-            model = None  # a damaged cache entry: train again
-    if model is None:
+
+    def train_and_save(stem: Path) -> DigitClassifier:
         model = train_digit_judge(DIGIT_JUDGE_CONFIG, verbose=verbose)
         save_checkpoint(stem, model, {"judge": DIGIT_JUDGE_CONFIG})
-    _LOADED[mem_key] = model
-    return model
+        return model
+
+    folder = cache_dir_for("judges/digits", DIGIT_JUDGE_CONFIG, root=cache)
+    return _cached_judge(folder, "digits", train_and_save, retrain)
 
 
 def frechet_to_digits(samples: Tensor, reference: str | Tensor = "test", judge: DigitClassifier | None = None) -> float:
