@@ -2544,24 +2544,31 @@ def _main(argv) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     counts, samples = outcome_table(args.examples)
+    print_outcomes(counts, samples, CASES, details=args.details)
+
+
+def print_outcomes(counts, samples, cases, *, details: bool = False, width: int = 36) -> collections.Counter:
+    """Print the outcome table per entry point and per family (``cases[name][0]``); return the totals."""
     kinds = [SILENT, FOREIGN, REFUSED, CLEAN, OK]
     families: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    print(f"{'entry point':34s}" + "".join(f"{k:>9s}" for k in kinds))
+    print(f"{'entry point':{width}s}" + "".join(f"{k:>9s}" for k in kinds))
     for name, c in counts.items():
-        families[CASES[name][0]].update(c)
-        print(f"{name:34s}" + "".join(f"{c[k]:9d}" for k in kinds))
+        families[cases[name][0]].update(c)
+        print(f"{name:{width}s}" + "".join(f"{c[k]:9d}" for k in kinds))
     print()
-    print(f"{'family':34s}" + "".join(f"{k:>9s}" for k in kinds))
+    print(f"{'family':{width}s}" + "".join(f"{k:>9s}" for k in kinds))
     total = collections.Counter()
     for fam, c in families.items():
         total.update(c)
-        print(f"{fam:34s}" + "".join(f"{c[k]:9d}" for k in kinds))
-    print(f"{'TOTAL':34s}" + "".join(f"{total[k]:9d}" for k in kinds))
-    if args.details:
+        print(f"{fam:{width}s}" + "".join(f"{c[k]:9d}" for k in kinds))
+    print(f"{'TOTAL':{width}s}" + "".join(f"{total[k]:9d}" for k in kinds))
+    if details:
         for name, lines in samples.items():
-            print(f"\n== {name}")
-            for line in sorted(set(lines)):
-                print("  ", line)
+            if lines:
+                print(f"\n== {name}")
+                for line in sorted(set(lines)):
+                    print("  ", line)
+    return total
 
 
 if __name__ == "__main__":

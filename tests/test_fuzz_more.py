@@ -2940,26 +2940,8 @@ def _main(argv) -> None:
     torch.set_num_threads(1)
     start = time.perf_counter()
     counts, samples = outcome_table(args.examples, args.only)
-    kinds = [SILENT, FOREIGN, REFUSED, CLEAN, OK]
-    families: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    print(f"{'entry point':36s}" + "".join(f"{k:>9s}" for k in kinds))
-    for name, c in counts.items():
-        families[CASES[name][0]].update(c)
-        print(f"{name:36s}" + "".join(f"{c[k]:9d}" for k in kinds))
-    print()
-    print(f"{'family':36s}" + "".join(f"{k:>9s}" for k in kinds))
-    total = collections.Counter()
-    for fam, c in families.items():
-        total.update(c)
-        print(f"{fam:36s}" + "".join(f"{c[k]:9d}" for k in kinds))
-    print(f"{'TOTAL':36s}" + "".join(f"{total[k]:9d}" for k in kinds))
+    total = harness.print_outcomes(counts, samples, CASES, details=args.details)
     print(f"\n{len(counts)} entry points, {sum(total.values())} calls, {time.perf_counter() - start:.1f} s")
-    if args.details:
-        for name, lines in samples.items():
-            if lines:
-                print(f"\n== {name}")
-                for line in sorted(set(lines)):
-                    print("  ", line)
 
 
 if __name__ == "__main__":
