@@ -52,6 +52,9 @@ from diffuse_edu.recipes.text_image import (
     train_throughput,
 )
 
+#: The benchmark's parts, in the order they run.
+SECTIONS = ("coherence", "ablation", "sweep", "throughput")
+
 COHERENCE_COLUMNS = [
     ("level", "level", "d"),
     ("t2i", "T→I Strict %", ".1f"),
@@ -189,7 +192,7 @@ def main(
     steps: int | None = None,
     retrain: bool = False,
     threads: int | None = None,
-    sections: tuple[str, ...] = ("coherence", "ablation", "sweep", "throughput"),
+    sections: tuple[str, ...] = SECTIONS,
     argv: list[str] | None = None,
 ) -> str:
     """Run the benchmark; returns the markdown report (also printed, and written with ``write`` / ``out``)."""
@@ -374,8 +377,15 @@ def _parse(argv=None) -> dict:
     p.add_argument("--steps", type=int, default=None, help="training steps per model")
     p.add_argument("--retrain", action="store_true", help="train afresh (ignore and overwrite the cache)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        help="parts to run (default: all; the throughput alone needs no trained model)",
+    )
     args = p.parse_args(argv)
-    return dict(vars(args), argv=argv if argv is not None else sys.argv[1:])
+    return dict(vars(args), sections=tuple(args.sections), argv=argv if argv is not None else sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -315,6 +315,7 @@ def main() -> None:
     parser.add_argument("--models", default=None, help="comma-separated subset of timemlp,unet,text,textimage,joint")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: the CPU, plus CUDA when present)")
     parser.add_argument("--no-ddp", action="store_true", help="skip the 1 vs 2 process rows")
+    parser.add_argument("--out", default=None, help="also write the report into this folder (train.md / train_cuda.md)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per single process (default: all)")
     parser.add_argument("--warmup", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
@@ -384,8 +385,11 @@ def main() -> None:
         ]
     text = "\n".join(parts) + "\n"
     print(text)
-    if args.write:
-        out = ROOT / "benchmarks" / "results" / "train.md"
+    name = "train.md" if "cpu" in [d.type for d in devices] else "train_cuda.md"
+    paths = [ROOT / "benchmarks" / "results" / name] if args.write else []
+    paths += [Path(args.out) / name] if args.out else []
+    for out in paths:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
         log(f"wrote {out}")
 
