@@ -193,6 +193,7 @@ def main(
     retrain: bool = False,
     threads: int | None = None,
     sections: tuple[str, ...] = SECTIONS,
+    compile_rows: bool = True,
     argv: list[str] | None = None,
 ) -> str:
     """Run the benchmark; returns the markdown report (also printed, and written with ``write`` / ``out``)."""
@@ -319,7 +320,7 @@ def main(
         rows.append(dict(loop="minimal hand-written", **minimal_loop_throughput(
             level, size, batch_size=batch, steps=n_steps, warmup_steps=warm, net=cfg["net"], device=dev,
             compile=False)))  # fmt: skip
-        if dev.type == "cuda":
+        if dev.type == "cuda" and compile_rows:
             rows.append(dict(loop="recipe (train_iter)", **train_throughput(
                 level, size, batch_size=batch, steps=n_steps, warmup_steps=warm, net=cfg["net"], device=dev,
                 compile=True)))  # fmt: skip
@@ -384,6 +385,7 @@ def _parse(argv=None) -> dict:
         default=list(SECTIONS),
         help="parts to run (default: all; the throughput alone needs no trained model)",
     )
+    p.add_argument("--no-compile", dest="compile_rows", action="store_false", help="CUDA: skip the compiled rows")
     args = p.parse_args(argv)
     return dict(vars(args), sections=tuple(args.sections), argv=argv if argv is not None else sys.argv[1:])
 

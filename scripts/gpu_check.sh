@@ -12,7 +12,8 @@
 # (the benchmark reports) — at most 7 files, as the device machine sends back at most 8.
 #
 # On a bare machine without Jupyter, first prepare the wheels here (bash scripts/gpu_wheels.sh) and carry .whl/:
-# they are installed into /tmp/site, and .whl/adult/ (the UCI Adult files) is used as $DIFFUSE_EDU_ADULT_DIR.
+# they are installed into /tmp/site, and .whl/adult/ (the UCI Adult files, gzipped) is unpacked for
+# $DIFFUSE_EDU_ADULT_DIR.
 # docs/howto/gpu.md says how to store a run's outputs in the repository.
 #
 # Rehearsal on a CPU (checks the script, not the GPU): GPU_CHECK_REHEARSE=1 bash scripts/gpu_check.sh — FAST mode,
@@ -26,7 +27,7 @@ WORK="$(mktemp -d)"
 LOG="$OUT/gpu_check.log"
 exec > >(tee -a "$LOG") 2>&1
 REHEARSE="${GPU_CHECK_REHEARSE:-0}"
-export PYTHONUNBUFFERED=1 DIFFUSE_EDU_FAST="$REHEARSE" MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1
+export PYTHONUNBUFFERED=1 DIFFUSE_EDU_FAST="$REHEARSE" MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1  # Agg: scripts only
 if [ "$REHEARSE" = 1 ]; then DEV=cpu BENCH_SIZE=--fast; else DEV=cuda BENCH_SIZE=; fi
 unset CI
 PY="${PYTHON:-python3}"
@@ -44,7 +45,10 @@ if [ -d .whl ] && ! "$PY" -c "import nbclient, ipykernel, names" 2>/dev/null; th
     || { stamp "wheel install FAILED"; exit 1; }
   export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
 fi
-[ -f .whl/adult/adult.data ] && export DIFFUSE_EDU_ADULT_DIR="$ROOT/.whl/adult"
+if [ -f .whl/adult/adult.data.gz ]; then  # the UCI Adult files, gzipped by gpu_wheels.sh
+  mkdir -p /tmp/adult && for f in adult.data adult.test; do gunzip -c ".whl/adult/$f.gz" > "/tmp/adult/$f"; done
+  export DIFFUSE_EDU_ADULT_DIR=/tmp/adult
+fi
 export PYTHONPATH="$ROOT:${PYTHONPATH:-}"
 "$PY" - "$REHEARSE" <<'PY' || { stamp "no CUDA: nothing to check here"; exit 1; }
 import sys, torch, diffuse_edu
@@ -70,6 +74,7 @@ for stage in "${STAGES[@]}"; do
     for nb in notebooks/04_*.ipynb notebooks/05_*.ipynb notebooks/02_*.ipynb notebooks/01_*.ipynb \
       notebooks/03_*.ipynb; do
       [ -f "$nb" ] || continue
+      [[ " ${GPU_CHECK_NOTEBOOKS:-01 02 03 04 05} " == *" ${nb:10:2} "* ]] || continue  # e.g. GPU_CHECK_NOTEBOOKS=04
       OMP_NUM_THREADS=3 "$PY" scripts/run_notebook.py "$nb" "$OUT/$(basename "$nb")" --deadline "$((END - 15))" \
         > "$WORK/$(basename "$nb").log" 2>&1 &
       pids+=($!) names+=("$nb")
@@ -82,14 +87,19 @@ for stage in "${STAGES[@]}"; do
   bench)
     # Throughput rows alone on the GPU: the text-image recipe loop vs a minimal loop (eager and compiled), then
     # bench_train's precision rows for the text-image and U-Net models.
+    # GPU_CHECK_BENCH_SECONDS caps this stage (so that a later stage keeps its time); GPU_CHECK_BENCH_ARGS are extra
+    # arguments of bench_text_image.py (e.g. --no-compile); GPU_CHECK_BENCH_TRAIN=0 skips bench_train.py.
     mkdir -p "$WORK/bench"
+    bend=$(($(date +%s) + ${GPU_CHECK_BENCH_SECONDS:-$(left)}))
+    bleft() { local l=$((bend - $(date +%s))) e; e=$(left); l=$((l < e ? l : e)); echo $((l < 5 ? 5 : l)); }
     stamp "bench: bench_text_image throughput"
-    timeout "$(left)" "$PY" benchmarks/bench_text_image.py --device $DEV $BENCH_SIZE --sections throughput \
-      --out "$WORK/bench" \
-      || { stamp "FAILED or cut: bench_text_image"; FAILED=1; }
-    stamp "bench: bench_train (CUDA rows)"
-    timeout "$(left)" "$PY" benchmarks/bench_train.py --device $DEV $BENCH_SIZE --no-ddp --models textimage,unet \
-      --out "$WORK/bench" || { stamp "FAILED or cut: bench_train"; FAILED=1; }
+    timeout "$(bleft)" "$PY" benchmarks/bench_text_image.py --device $DEV $BENCH_SIZE --sections throughput \
+      --out "$WORK/bench" ${GPU_CHECK_BENCH_ARGS:-} || { stamp "FAILED or cut: bench_text_image"; FAILED=1; }
+    if [ "${GPU_CHECK_BENCH_TRAIN:-1}" = 1 ]; then
+      stamp "bench: bench_train (CUDA rows)"
+      timeout "$(bleft)" "$PY" benchmarks/bench_train.py --device $DEV $BENCH_SIZE --no-ddp --models textimage,unet \
+        --out "$WORK/bench" || { stamp "FAILED or cut: bench_train"; FAILED=1; }
+    fi
     tar -czf "$OUT/bench.tar.gz" -C "$WORK" bench
     ;;
   *) stamp "unknown stage $stage (tests, notebooks, bench)"; FAILED=1 ;;

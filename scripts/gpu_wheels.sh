@@ -6,7 +6,7 @@
 #
 # The GPU image already has torch, numpy, pandas, matplotlib, scikit-learn, scipy, tqdm, safetensors, pytest and
 # hypothesis; we drop the wheels it has (packaging, psutil, attrs, typing_extensions, python_dateutil, tzdata, pygments)
-# and everything must stay under the 64 MiB that travels with the working tree (measured: 61 MB with the repository).
+# and everything must stay under the 64 MiB that travels with the working tree (measured 2026-11-30: 64 MB with the repository; check with du -cb .whl).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY="${PYTHON:-python3}"
@@ -29,14 +29,22 @@ if [ "${GPU_WHEELS_TABULAR:-1}" = 1 ]; then
       "${PLATFORMS[@]}" -d .whl sdv==2.0.0 rdt==2.0.0 ctgan==0.12.1 deepecho faker graphviz cloudpickle \
       platformdirs boto3 botocore s3transfer jmespath pyyaml ||
       echo "[gpu_wheels] SDV wheels not all fetched (bench_tabular.py then skips the peers)"
+    # SDV's rdt needs pandas < 3; the GPU image's pandas is newer (measured 2026-11-30: rdt's UniformEncoder raised
+    # "OverflowError: Range exceeds valid bounds" in notebook 05 there). Carry the pandas we test with.
+    "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+      "${PLATFORMS[@]}" -d .whl pandas==2.3.3 || echo "[gpu_wheels] pandas 2.3.3 not fetched (SDV peers will fail)"
   fi
 fi
 # The UCI Adult files (notebook 05, bench_tabular.py): the GPU machine reaches no registry, so they travel in
 # .whl/adult/ and gpu_check.sh points $DIFFUSE_EDU_ADULT_DIR there (the checksums are verified on load).
+# Gzipped (6 MB -> 1 MB); gpu_check.sh unpacks them into /tmp/adult.
 ADULT="$("$PY" -c 'from diffuse_edu.data.adult import fetch_adult; print(fetch_adult())' | tail -1)"
-mkdir -p .whl/adult && cp "$ADULT"/adult.data "$ADULT"/adult.test .whl/adult/
+mkdir -p .whl/adult && for f in adult.data adult.test; do gzip -9c "$ADULT/$f" > ".whl/adult/$f.gz"; done
 cd .whl
 rm -f packaging-* psutil-* attrs-* typing_extensions-* python_dateutil-* tzdata-* pygments-* numpy-* six-*
+# Not needed to execute notebooks (and the 64 MiB limit is close): ipykernel's debugger backend (optional, it
+# checks for it) and the classic notebook's widget extension.
+rm -f debugpy-* widgetsnbextension-*
 cd ..
 du -sh .whl
 echo "[gpu_wheels] $(ls .whl | wc -l) wheels in .whl/; pass carry=['.whl'] to the device run"

@@ -12,6 +12,7 @@ uses it so that a run cut short by the device machine's time limit still brings 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,9 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 
 def run(src: str, dst: str, deadline: float) -> str:
+    # The kernel inherits this environment: a non-interactive MPLBACKEND (e.g. Agg, set for scripts) would silence
+    # every plt.show() and the saved notebook would hold no figures. The kernel picks its inline backend without it.
+    os.environ.pop("MPLBACKEND", None)
     nb = nbformat.read(src, as_version=4)
     for cell in nb.cells:  # stale outputs of the stored run must not survive in cells this run does not reach
         if cell.cell_type == "code":

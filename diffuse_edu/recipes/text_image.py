@@ -149,8 +149,8 @@ SETTINGS: dict[str, dict] = {
         # Sized so that gpu_check.sh's notebook stage (all five notebooks at once on one H200) fits its budget.
         train=dict(steps=1000, batch_size=512, lr=1e-3, warmup=100, ema_decay=0.999, n_train=50_000),
         ablation=dict(steps=1000),
-        eval=dict(n=1000, steps=50),
-        sweep=dict(omegas=(1.0, 2.0, 3.0), sigmas=(1.0, 0.5), intervals=((0.3, 0.8),), n=500, steps=50),
+        eval=dict(n=500, steps=50),
+        sweep=dict(omegas=(1.0, 2.0, 3.0), sigmas=(1.0, 0.5), intervals=((0.3, 0.8),), n=300, steps=50),
     ),
 }
 
