@@ -423,7 +423,10 @@ def train_text_image(
     if device.type == "cuda":  # the whole data set lives on the GPU: no copy per step
         tensors = {k: v.to(device) for k, v in tensors.items()}
     batches = infinite_batches(tensors, batch_size=batch_size, generator=torch.Generator().manual_seed(seed + 1))
-    g_loss = torch.Generator().manual_seed(seed + 2)
+    # The loss's noise is drawn on the training device: a CPU generator would draw the 3·H·W·B pixel noise on the CPU
+    # and copy it every step, and a blocking copy is a host-device sync (on an H200 the recipe's loop ran at 80% of a
+    # minimal loop's rate that way, 11,004 vs 13,777 samples/s). On the CPU this is the same generator as before.
+    g_loss = torch.Generator(device=device).manual_seed(seed + 2)
     log: list[Tensor] = []
     old_threads = torch.get_num_threads()
     if threads is not None:
@@ -955,7 +958,8 @@ def train_throughput(
     data = load_shapes(level, "train", max(batch_size, 256), image_size)
     tensors = {IMAGE: data.images.to(device), TEXT: data.captions.to(device)}
     batches = infinite_batches(tensors, batch_size=batch_size, drop_last=False, generator=torch.Generator())
-    it = train_iter(model, jp.loss_fn(generator=torch.Generator().manual_seed(0)), batches,
+    g_loss = torch.Generator(device=device).manual_seed(0)  # drawn where the model trains, as in train_text_image
+    it = train_iter(model, jp.loss_fn(generator=g_loss), batches,
                     steps=steps + warmup_steps, lr=1e-4, device=device, precision=precision, compile=compile,
                     progress=False, log_every=steps + warmup_steps)  # fmt: skip
     start, summary = None, None
