@@ -14,6 +14,12 @@ Reverse: a masked token is revealed between t and s < t with probability r, to a
   to each value y with mean rate(t)·Δt·p_y, and a move with more than one jump is rejected (the token stays
   masked). The jump counts sum to a Poisson(λ = rate·Δt) variable, and given one jump its target is y with
   probability p_y, so the same law is drawn here with r = λ e^{−λ} and one categorical draw.
+* ``"confidence"`` — **not exact**, a decoding heuristic (MaskGIT, Chang et al. 2022; LLaDA's low-confidence
+  remasking, Nie et al. 2025): each step reveals as many tokens as an ancestral step would (the same Binomial count
+  per sequence), but *which* ones is chosen by confidence: every masked position draws its value, and the positions
+  whose drawn value has the highest probability are revealed first. Ancestral steps reveal random positions, so two
+  positions that must agree (the letters of one word) are often committed independently while the model is still
+  unsure which wording it is writing; revealing the sure ones first lets the later ones condition on them.
 
 Loss (MDLM, Sahoo et al. 2024; MD4, Shi et al. 2024): the negative ELBO in nats is
 
@@ -58,11 +64,12 @@ class MaskedProcess(CategoricalProcess):
             nearly-clean inputs and cannot be compared with a log-likelihood.
         sampling_dtype: dtype of categorical draws (float64 by default, see
             :func:`~diffuse_edu.categorical.draw_categorical`).
-        step_method: the default reverse step, ``"ancestral"``, ``"tau-leaping"`` or ``"euler"``.
+        step_method: the default reverse step, ``"ancestral"``, ``"tau-leaping"``, ``"euler"`` or
+            ``"confidence"`` (module docstring).
     """
 
     kind = "masked"
-    step_methods = ("ancestral", "tau-leaping", "euler")
+    step_methods = ("ancestral", "tau-leaping", "euler", "confidence")
 
     def __init__(
         self,
@@ -198,7 +205,7 @@ class MaskedProcess(CategoricalProcess):
 
     def _reveal_probability(self, t: Tensor, s: Tensor, method: str) -> Tensor:
         t, s = t.double(), s.double()
-        if method == "ancestral":
+        if method in ("ancestral", "confidence"):  # confidence: the ancestral count, other positions
             a_t, a_s = self.schedule._alpha(t), self.schedule._alpha(s)
             return ((a_s - a_t) / (1.0 - a_t).clamp_min(1e-300)).clamp(0.0, 1.0)
         lam = self._unmask_rate(t) * (t - s)
@@ -235,9 +242,37 @@ class MaskedProcess(CategoricalProcess):
         go = (x_t == self.mask_id) & (coin < self._bcast(reveal_prob.to(self.sampling_dtype), x_t))
         return torch.where(go, value, x_t)
 
+    def reveal_confident(
+        self, x_t: Tensor, output: Tensor, reveal_prob: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """The ``"confidence"`` step: reveal, in each sequence, as many masked tokens as :meth:`reveal` would (a
+        Binomial(#masked, ``reveal_prob``) count), choosing the positions whose drawn value is most probable.
+
+        Draws the same uniforms as :meth:`reveal` (one coin and one value per position), so the generator is consumed
+        the same way. Ties in confidence go to the lower position. Trusted inputs (no checks). Shape (B, L).
+        """
+        coin = rand(x_t.shape, generator, x_t.device, self.sampling_dtype)
+        probs = self.probs(output)
+        value = _draw(probs, generator, self.sampling_dtype)
+        masked = x_t == self.mask_id
+        flat = masked.reshape(len(x_t), -1)
+        count = ((coin < self._bcast(reveal_prob.to(self.sampling_dtype), x_t)) & masked).reshape(len(x_t), -1).sum(1)
+        conf = probs.gather(-1, value.unsqueeze(-1)).squeeze(-1).reshape(len(x_t), -1).double()
+        conf = conf.masked_fill(~flat, -1.0)  # unmasked positions last
+        order = torch.sort(conf, dim=1, descending=True, stable=True).indices
+        rank = torch.empty_like(order).scatter_(
+            1, order, torch.arange(flat.shape[1], device=x_t.device).expand_as(order)
+        )
+        go = (flat & (rank < count[:, None])).reshape(x_t.shape)
+        return torch.where(go, value, x_t)
+
     def _step(self, x_t: Tensor, t: Tensor, s: Tensor, output: Tensor, generator, method: str) -> Tensor:
-        """Reveal each masked token w.p. r(t, s, method); revealed tokens never change. Shape (B, L)."""
-        return self.reveal(x_t, output, self._reveal_probability(t, s, method), generator)
+        """Reveal each masked token w.p. r(t, s, method) (or, for ``"confidence"``, as many of the most confident
+        ones); revealed tokens never change. Shape (B, L)."""
+        r = self._reveal_probability(t, s, method)
+        if method == "confidence":
+            return self.reveal_confident(x_t, output, r, generator)
+        return self.reveal(x_t, output, r, generator)
 
     def _denoise(self, x_t: Tensor, t: Tensor, output: Tensor, generator, mode: str) -> Tensor:
         """Decode every remaining mask (``"argmax"`` of the logits, MDLM's last step, or a ``"sample"``); keep the

@@ -237,6 +237,62 @@ def test_step_reveals_with_the_exact_probability_and_keeps_unmasked_tokens():
     torch.testing.assert_close(post.sum(-1), torch.ones(2, L, dtype=torch.float64))
 
 
+def test_confidence_step_reveals_the_ancestral_count_at_the_most_confident_positions():
+    proc = MaskedProcess(5)
+    B, L = 64, 12
+    g = torch.Generator().manual_seed(3)
+    x0 = torch.randint(0, 5, (B, L), generator=g)
+    t, s = torch.full((B,), 0.8), torch.full((B,), 0.5)
+    x_t = proc.corrupt(x0, t, generator=g)
+    # peaked logits: position j puts probability 1 − 4e-9·(j + 1) on token j mod 5 (the other draws practically never
+    # happen), so the confidence of the drawn value falls with j (float64 draws resolve the differences)
+    out = torch.zeros(B, L, 5, dtype=torch.float64)
+    for j in range(L):
+        out[:, j] = math.log(1e-9 * (j + 1))
+        out[:, j, j % 5] = 0.0
+    a = proc.step(x_t, t, s, out, generator=torch.Generator().manual_seed(7), method="ancestral")
+    gc = torch.Generator().manual_seed(7)
+    c = proc.step(x_t, t, s, out, generator=gc, method="confidence")
+    masked = x_t == proc.mask_id
+    assert torch.equal(c[~masked], x_t[~masked])  # unmasked tokens never change
+    # the same coins decide how many: equal counts per sequence, and the generator is consumed alike
+    assert torch.equal((a != proc.mask_id).sum(1), (c != proc.mask_id).sum(1))
+    ga = torch.Generator().manual_seed(7)
+    proc.step(x_t, t, s, out, generator=ga, method="ancestral")
+    assert torch.equal(ga.get_state(), gc.get_state())
+    # the revealed positions are the most confident masked ones: here the first masked positions of each row
+    new = masked & (c != proc.mask_id)
+    for b in range(B):
+        pos = masked[b].nonzero().flatten()
+        k = int(new[b].sum())
+        want = torch.zeros(L, dtype=torch.bool)
+        want[pos[:k]] = True
+        assert torch.equal(new[b], want), (b, new[b], want)
+        assert torch.equal(c[b, pos[:k]], pos[:k] % 5)  # the drawn values follow the logits
+    # a last step (s = 0) reveals everything, like the ancestral one
+    last = proc.step(x_t, t, torch.zeros(B), out, generator=g, method="confidence")
+    assert not (last == proc.mask_id).any()
+
+
+def test_confidence_method_in_the_samplers():
+    from diffuse_edu.nets.transformer import DiffusionTransformer
+    from diffuse_edu.sampling import count_nfe, sample_masked
+
+    torch.manual_seed(0)
+    V, L = 6, 8
+    net = DiffusionTransformer(V + 1, V, L, width=32, depth=1, heads=2).eval()
+    proc = MaskedProcess(V, step_method="confidence")
+    res = sample_masked(net, proc, (16, L), 10, generator=torch.Generator().manual_seed(1))
+    assert res.samples.shape == (16, L) and not (res.samples == proc.mask_id).any()
+    assert res.nfe == 10
+    same = sample_masked(net, proc, (16, L), 10, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(same.samples, res.samples)
+    cached = sample_masked(net, proc, (16, L), 10, generator=torch.Generator().manual_seed(1), cache=True)
+    assert torch.equal(cached.samples, res.samples)  # the cache skips calls, never changes the draws
+    with pytest.raises(ValueError, match="confidence"):
+        MaskedProcess(V, step_method="confident")
+
+
 def test_denoise_removes_every_mask():
     proc = MaskedProcess(4)
     g = torch.Generator().manual_seed(11)

@@ -12,8 +12,9 @@ figure and a benchmark row come from one code path.
 * :func:`train_text_image` — train one model with one training clock (decoupled, unified, or a task-specific
   ``Decoupled(clean=...)``), per-modality loss curves recorded, cached by configuration.
 * :func:`text_to_image`, :func:`image_to_text`, :func:`sample_pairs` — the three tasks through
-  :func:`~diffuse_edu.sampling.sample_joint` (Heun on pixels, tau-leaping or exact ancestral on characters, noisy
-  guidance). These are the entry points that validate user input (captions, images) with one clear error.
+  :func:`~diffuse_edu.sampling.sample_joint` (Heun on pixels; confidence-ordered, tau-leaping or exact ancestral
+  steps on characters; noisy guidance). These are the entry points that validate user input (captions, images)
+  with one clear error.
 * :func:`evaluate` — coherence (Strict / Feats / Letters) with the judge and the parser, attribute coverage, distinct
   captions, Fréchet distance in the judge's features next to its floor, and samples/s of each mode.
 * :func:`coherence_by_level`, :func:`ablation`, :func:`guidance_sweep`, :func:`train_throughput` — the tables.
@@ -100,6 +101,13 @@ __all__ = [
 ]
 
 IMAGE, TEXT = "image", "caption"
+
+#: How captions are sampled by default (image → text and joint): the masked process's ``"confidence"`` step — as
+#: many characters per step as an exact ancestral step reveals, the most confident ones first. Not the official code's
+#: ``"tau-leaping"`` (and not exact): measured on the CPU model at level 3 (200 test images, 50 steps), image → text
+#: Strict rose from 18.0 % (tau-leaping) and 17.0 % (ancestral) to 54.0 %, malformed captions fell from 50 % to
+#: 12.5 %, and joint Strict rose from 22.5 % to 39.0 %. Every sampling function takes ``text_method=`` to choose.
+CAPTION_METHOD = "confidence"
 
 #: CdSprites+ leaderboard, best published multimodal VAE (MVAE), Strict coherence in % for text → image, image → text
 #: and joint samples (Sejnova et al. 2023). Levels 4 and 5: "≤ 1" on all three (stored as 1.0, an upper bound).
@@ -211,8 +219,9 @@ def make_joint(
             2023) and the masked ELBO weight −α'/(1 − α) on the characters (the ELBO sums over the L positions, so
             its modality weight is 1/L to keep both losses per element).
         text_schedule: the characters' schedule (log-linear, as MDLM and the official code).
-        image_method, text_method: the default reverse steps (Heun on pixels; ``"tau-leaping"`` as the official code,
-            or ``"ancestral"``, the exact reverse of the masked process).
+        image_method, text_method: the processes' default reverse steps (Heun on pixels; ``"tau-leaping"`` as the
+            official code, or ``"ancestral"``, the exact reverse of the masked process). The recipe's samplers
+            override the caption's with :data:`CAPTION_METHOD` unless told otherwise.
         loss_weights: per-modality constant weights, multiplied into the defaults above.
     """
     _check_level_size(level, image_size)
@@ -639,7 +648,7 @@ def image_to_text(
     *,
     steps: int = 50,
     grid: str = "uniform",
-    text_method: str = "tau-leaping",
+    text_method: str = CAPTION_METHOD,
     guidance: NoisyGuidance | None = None,
     generator: torch.Generator | None = None,
     batch_size: int = 1024,
@@ -648,7 +657,8 @@ def image_to_text(
 
     Args:
         images: float (N, 3, S, S) in [−1, 1] (:func:`check_images`).
-        text_method: ``"tau-leaping"`` (the official code) or ``"ancestral"`` (exact reverse steps).
+        text_method: the masked step on the characters: ``"confidence"`` (default, :data:`CAPTION_METHOD`),
+            ``"tau-leaping"`` (the official code) or ``"ancestral"`` (exact reverse steps).
         Others as in :func:`text_to_image`.
     """
     model = _check_model(model)
@@ -664,11 +674,12 @@ def sample_pairs(
     *,
     steps: int = 50,
     grid: str = "uniform",
-    text_method: str = "tau-leaping",
+    text_method: str = CAPTION_METHOD,
     generator: torch.Generator | None = None,
     batch_size: int = 1024,
 ) -> Generated:
-    """``n`` unconditional (image, caption) pairs: both clocks run from 1 to 0 together."""
+    """``n`` unconditional (image, caption) pairs: both clocks run from 1 to 0 together (``text_method`` as in
+    :func:`image_to_text`)."""
     model = _check_model(model)
     _check_sampling(steps, grid, batch_size, None)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -680,7 +691,7 @@ def sample_pairs(
 def nfe_of(model: TextImageModel, task: str, steps: int = 50, grid: str = "uniform", guidance=None) -> int:
     """Network calls of one task (``"t2i"``, ``"i2t"``, ``"joint"``) per batch, from :func:`count_nfe`."""
     sampled = {"t2i": [IMAGE], "i2t": [TEXT], "joint": [IMAGE, TEXT]}[task]
-    methods = {IMAGE: "ode-heun", TEXT: "tau-leaping"}
+    methods = {IMAGE: "ode-heun", TEXT: CAPTION_METHOD}  # every masked method costs one call a step
     return count_nfe(model.joint, sampled=sampled, steps=steps, grids={IMAGE: grid, TEXT: grid}, methods=methods,
                      guidance=guidance)  # fmt: skip
 
@@ -700,7 +711,7 @@ def evaluate(
     grid: str = "uniform",
     tasks: Sequence[str] = TASKS,
     guidance: NoisyGuidance | None = None,
-    text_method: str = "tau-leaping",
+    text_method: str = CAPTION_METHOD,
     seed: int = 0,
     fd: bool = True,
     batch_size: int = 1024,
