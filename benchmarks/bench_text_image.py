@@ -38,11 +38,13 @@ import torch
 
 from diffuse_edu.config import hardware_summary
 from diffuse_edu.recipes.text_image import (
+    CAPTION_METHOD,
     IMAGE,
     LEADERBOARD,
     TEXT,
     ablation,
     coherence_by_level,
+    evaluate,
     forward_flops,
     guidance_sweep,
     make_joint,
@@ -53,7 +55,20 @@ from diffuse_edu.recipes.text_image import (
 )
 
 #: The benchmark's parts, in the order they run.
-SECTIONS = ("coherence", "ablation", "sweep", "throughput")
+SECTIONS = ("coherence", "ablation", "sweep", "samplers", "throughput")
+
+#: The caption samplers compared in the "samplers" section (the recipe's default first).
+CAPTION_METHODS = (CAPTION_METHOD, "tau-leaping", "ancestral")
+
+SAMPLER_COLUMNS = [
+    ("method", "caption step", "s"),
+    ("i2t_strict", "I→T Strict %", ".1f"),
+    ("i2t_feats", "I→T Feats", ".3f"),
+    ("i2t_malformed", "I→T malformed", ".3f"),
+    ("joint_strict", "joint Strict %", ".1f"),
+    ("joint_malformed", "joint malformed", ".3f"),
+    ("i2t_nfe", "NFE I→T", "d"),
+]
 
 COHERENCE_COLUMNS = [
     ("level", "level", "d"),
@@ -221,7 +236,8 @@ def main(
         f"- command: `{cmd.strip()}`",
         f"- settings: `{mode}` — {size} px; network {cfg['net']}; {tr['steps']} steps × batch {tr['batch_size']} per "
         f"model, lr {tr['lr']}, EMA {tr['ema_decay']}, {tr['n_train']} training pairs; evaluation {cfg['eval']['n']} "
-        f"samples per task, {cfg['eval']['steps']} sampler steps (Heun on pixels, tau-leaping on characters)",
+        f"samples per task, {cfg['eval']['steps']} sampler steps (Heun on pixels, `{CAPTION_METHOD}` steps on "
+        "characters)",
         "- data: our re-creation of the CdSprites+ ladder (`diffuse_edu.data.shapes`), not their files; MVAE is the "
         "best published multimodal VAE on the CdSprites+ leaderboard (Strict %, quoted).",
         "",
@@ -308,6 +324,28 @@ def main(
             "same seed for every row.",
             "",
             markdown_table(sweep, SWEEP_COLUMNS),
+            "",
+        ]
+        lines += part
+        print("\n".join(part), flush=True)
+    if "samplers" in sections and level in models:
+        ev = cfg["eval"]
+        rows = []
+        for method in CAPTION_METHODS:
+            r = evaluate(models[level], n=ev["n"], steps=ev["steps"], tasks=("i2t", "joint"), text_method=method,
+                         fd=False)  # fmt: skip
+            rows.append(dict(method=method, i2t_strict=100 * r["i2t_strict"], i2t_feats=r["i2t_feats"],
+                             i2t_malformed=r["i2t_malformed"], joint_strict=100 * r["joint_strict"],
+                             joint_malformed=r["joint_malformed"], i2t_nfe=r["i2t_nfe"]))  # fmt: skip
+        part = [
+            f"## Caption samplers (decoupled model, level {level})",
+            "",
+            f"The step on the characters for image → text and joint samples, same model, {ev['n']} samples, "
+            f"{ev['steps']} steps, the same seed: `confidence` (the recipe's default; as many characters per step as "
+            "an exact ancestral step, the most confident first; not exact), `tau-leaping` (the official code), "
+            "`ancestral` (the exact reverse step).",
+            "",
+            markdown_table(rows, SAMPLER_COLUMNS),
             "",
         ]
         lines += part
