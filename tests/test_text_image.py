@@ -203,6 +203,40 @@ def test_tiny_end_to_end_train_cache_evaluate(tmp_path, data):
     assert math.isnan(only["t2i_strict"]) and not math.isnan(only["i2t_strict"])
 
 
+def test_one_state_space_baseline_end_to_end(tmp_path, data):
+    """Captions as Gaussian one-hot vectors: the round trip is exact, the network reads vectors, and the three tasks
+    return ids (decoded by rounding) with the given entries kept; an ids net refuses vectors with a clear error."""
+    ids = data.captions
+    vec = ti.captions_to_vectors(ids)
+    V = shapes_vocab().vocab_size
+    assert vec.shape == (*ids.shape, V) and set(vec.unique().tolist()) == {-1.0, 1.0}
+    assert torch.equal(ti.vectors_to_captions(vec), ids)
+    assert torch.equal(ti.vectors_to_captions(vec + 0.4 * torch.randn(vec.shape, generator=_g())), ids)  # rounding
+    jp = ti.make_joint(LEVEL, SIZE, caption_space="vectors")
+    assert ti.caption_space(jp) == "vectors" and ti.caption_space(ti.make_joint(LEVEL, SIZE)) == "tokens"
+    assert jp.loss_weights == {"image": 10.0, "caption": 10.0}
+    kw = dict(level=LEVEL, image_size=SIZE, steps=3, batch_size=8, n_train=32, net=TINY, progress=False,
+              cache_root=tmp_path, device="cpu", joint=dict(caption_space="vectors"))  # fmt: skip
+    m = ti.train_text_image(**kw)
+    assert m.net.text_input == "vectors" and all(math.isfinite(x) for x in m.losses)
+    assert ti.train_text_image(**kw).loaded  # its own cache entry
+    tokens = ti.train_text_image(**{**kw, "joint": None})
+    assert not tokens.loaded and tokens.net.text_input == "ids"  # a different configuration, not a cache hit
+    t2i = ti.text_to_image(m, data.texts, steps=3, generator=_g())
+    assert torch.equal(t2i.captions, ids) and t2i.images.shape == (6, 3, SIZE, SIZE)  # the given caption, as ids
+    i2t = ti.image_to_text(m, data.images, steps=3, generator=_g())
+    assert torch.equal(i2t.images, data.images) and i2t.captions.dtype == torch.long and i2t.captions.shape == ids.shape
+    assert i2t.nfe == ti.nfe_of(m, "i2t", 3) == 5  # Heun on the caption vectors: 2 calls a step, 1 at the end
+    pairs = ti.sample_pairs(m, 4, steps=3, generator=_g())
+    assert pairs.captions.shape == (4, ids.shape[1]) and len(pairs.texts) == 4
+    with pytest.raises(TypeError, match="integer token ids"):
+        tokens.net({"image": data.images, "caption": vec}, {"image": 0.5, "caption": 0.5})
+    with pytest.raises(TypeError, match="float caption vectors"):
+        m.net({"image": data.images, "caption": ids}, {"image": 0.5, "caption": 0.5})
+    with pytest.raises(ValueError, match="caption_space"):
+        ti.make_joint(LEVEL, SIZE, caption_space="embeddings")
+
+
 def test_bench_without_cuda_exits_cleanly(capsys):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

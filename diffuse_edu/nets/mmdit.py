@@ -97,6 +97,9 @@ class JointPixelCharTransformer(nn.Module):
 
     Inputs ``xs = {image_name: (B, C, S, S) float, text_name: (B, L) long in [0, V]}`` (id V is the mask) and
     ``ts = {image_name: (B,), text_name: (B,)}`` in [0, 1]; output ``{image_name: (B, C, S, S), text_name: (B, L, V)}``.
+    With ``text_input="vectors"`` the caption comes as continuous vectors ``(B, L, V)`` float instead (a caption
+    diffused in a continuous space, e.g. noisy one-hot vectors: the "one state space" baseline), read by a linear
+    map; the output is then a prediction for those vectors, of the same shape.
 
     Args:
         image_size: side S of the images.  channels: C.
@@ -108,6 +111,7 @@ class JointPixelCharTransformer(nn.Module):
         freq_dim: width of the sinusoidal time code.
         cross_time: also feed every modality's conditioning a zero-initialised map of all the time codes.
         image_name, text_name: the keys of the two modalities.
+        text_input: ``"ids"`` (token ids, embedded) or ``"vectors"`` (V numbers per position, mapped linearly).
     """
 
     def __init__(
@@ -126,6 +130,7 @@ class JointPixelCharTransformer(nn.Module):
         cross_time: bool = False,
         image_name: str = "image",
         text_name: str = "caption",
+        text_input: str = "ids",
     ):
         super().__init__()
         ints = dict(
@@ -156,6 +161,8 @@ class JointPixelCharTransformer(nn.Module):
             or int(mlp_ratio * width) < 1
         ):
             raise ValueError(f"mlp_ratio must be a positive number; got {mlp_ratio!r}.")
+        if text_input not in ("ids", "vectors"):
+            raise ValueError(f"text_input must be 'ids' or 'vectors'; got {text_input!r}.")
         if not (isinstance(image_name, str) and isinstance(text_name, str)) or image_name == text_name:
             raise ValueError(
                 f"image_name and text_name must be two different strings; got {image_name!r}, {text_name!r}."
@@ -163,6 +170,9 @@ class JointPixelCharTransformer(nn.Module):
         self._config = dict(
             ints, mlp_ratio=mlp_ratio, cross_time=bool(cross_time), image_name=image_name, text_name=text_name
         )
+        if text_input != "ids":  # keeps the configuration (and so the cache keys) of every existing network
+            self._config["text_input"] = text_input
+        self.text_input = text_input
         self.image_size, self.channels, self.patch_size = image_size, channels, patch_size
         self.text_len, self.vocab_size, self.freq_dim = text_len, vocab_size, freq_dim
         self.image_name, self.text_name = image_name, text_name
@@ -172,7 +182,7 @@ class JointPixelCharTransformer(nn.Module):
 
         # Inputs: a linear map of each flattened patch; an embedding of V + 1 symbols (the clean ones and the mask).
         self.patch_in = nn.Linear(patch_dim, width)
-        self.tok_in = nn.Embedding(vocab_size + 1, width)
+        self.tok_in = nn.Embedding(vocab_size + 1, width) if text_input == "ids" else nn.Linear(vocab_size, width)
         # Learned positions per modality (a 2-D grid flattened row-major, and the character index), plus a type code.
         self.pos_image = nn.Parameter(torch.zeros(self.n_patches, width))
         self.pos_text = nn.Parameter(torch.zeros(text_len, width))
@@ -261,9 +271,20 @@ class JointPixelCharTransformer(nn.Module):
             raise ValueError(f"xs[{self.image_name!r}] must have shape (B, {C}, {S}, {S}); got {tuple(img.shape)}.")
         if not img.is_floating_point():
             raise TypeError(f"xs[{self.image_name!r}] must be a float tensor; got dtype {img.dtype}.")
-        if txt.is_floating_point() or txt.dtype == torch.bool or txt.is_complex():
+        vectors = self.text_input == "vectors"
+        if vectors:
+            if not txt.is_floating_point():
+                raise TypeError(
+                    f"xs[{self.text_name!r}] must be float caption vectors (B, L, V); got dtype {txt.dtype}."
+                )
+            if txt.ndim != 3 or not 1 <= txt.shape[1] <= self.text_len or txt.shape[2] != self.vocab_size:
+                raise ValueError(
+                    f"xs[{self.text_name!r}] must have shape (B, L, {self.vocab_size}) with 1 ≤ L ≤ "
+                    f"text_len={self.text_len}; got {tuple(txt.shape)}."
+                )
+        elif txt.is_floating_point() or txt.dtype == torch.bool or txt.is_complex():
             raise TypeError(f"xs[{self.text_name!r}] must hold integer token ids (torch.long); got dtype {txt.dtype}.")
-        if txt.ndim != 2 or not 1 <= txt.shape[1] <= self.text_len:
+        elif txt.ndim != 2 or not 1 <= txt.shape[1] <= self.text_len:
             raise ValueError(
                 f"xs[{self.text_name!r}] must have shape (B, L) with 1 ≤ L ≤ text_len={self.text_len}; "
                 f"got {tuple(txt.shape)}."
@@ -286,7 +307,10 @@ class JointPixelCharTransformer(nn.Module):
         # they run on the CPU only (where tests and teaching run), and never inside a torch.compile trace.
         if net_checks_values(img) and img.numel() and not bool(torch.isfinite(img).all()):
             raise ValueError(f"xs[{self.image_name!r}] holds NaN or infinite values; expected finite pixels.")
-        if net_checks_values(txt) and txt.numel() and (txt.min() < 0 or txt.max() > self.vocab_size):
+        if vectors:
+            if net_checks_values(txt) and txt.numel() and not bool(torch.isfinite(txt).all()):
+                raise ValueError(f"xs[{self.text_name!r}] holds NaN or infinite values; expected finite vectors.")
+        elif net_checks_values(txt) and txt.numel() and (txt.min() < 0 or txt.max() > self.vocab_size):
             raise ValueError(
                 f"xs[{self.text_name!r}] holds token ids in [{txt.min().item()}, {txt.max().item()}]; expected ids "
                 f"in [0, {self.vocab_size}] ({self.vocab_size} is the mask)."
@@ -297,7 +321,8 @@ class JointPixelCharTransformer(nn.Module):
         """Denoise both modalities at once.
 
         Args:
-            xs: ``{image_name: (B, C, S, S) float, text_name: (B, L) long in [0, V]}``.
+            xs: ``{image_name: (B, C, S, S) float, text_name: (B, L) long in [0, V]}`` (with ``text_input="vectors"``:
+                ``text_name: (B, L, V) float``).
             ts: ``{image_name: (B,), text_name: (B,)}``, each modality's own time in [0, 1] (a plain number is
                 broadcast to the batch).
         Returns:
@@ -315,7 +340,9 @@ class JointPixelCharTransformer(nn.Module):
             conds = [c + cross(both) for c, cross in zip(conds, self.cross, strict=True)]
 
         h_img = self.patch_in(self.patchify(img.to(dtype))) + self.pos_image + self.modality[0]  # (B, P, D)
-        h_txt = self.tok_in(txt) + self.pos_text[:L] + self.modality[1]  # (B, L, D)
+        h_txt = (
+            self.tok_in(txt.to(dtype) if self.text_input == "vectors" else txt) + self.pos_text[:L] + self.modality[1]
+        )
         lengths = (self.n_patches, L)
         h = torch.cat([h_img, h_txt], dim=1)  # (B, P + L, D): one joint sequence
         for block in self.blocks:

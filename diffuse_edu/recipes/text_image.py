@@ -184,6 +184,28 @@ def settings(mode: str | None = None, device=None) -> dict:
 
 WEIGHTINGS = ("constant", "snr")
 
+#: How a caption is represented: ``"tokens"`` (masked characters, the paper) or ``"vectors"`` (one-hot vectors
+#: diffused as a Gaussian: the one-state-space baseline, see :func:`make_joint`).
+CAPTION_SPACES = ("tokens", "vectors")
+
+
+def captions_to_vectors(ids: Tensor) -> Tensor:
+    """Caption ids (N, L) → one-hot vectors in {−1, 1}: float (N, L, V), +1 at the character, −1 elsewhere (the
+    pixels' range, so one Gaussian schedule suits both)."""
+    V = shapes_vocab().vocab_size
+    return torch.nn.functional.one_hot(ids.long(), V).float() * 2 - 1
+
+
+def vectors_to_captions(vectors: Tensor) -> Tensor:
+    """Caption vectors (N, L, V) → ids (N, L): the most likely character at each position (rounding a continuous
+    sample back to the vocabulary)."""
+    return vectors.argmax(-1)
+
+
+def caption_space(joint: JointProcess) -> str:
+    """``"vectors"`` if the joint process diffuses the caption as a Gaussian, else ``"tokens"``."""
+    return "vectors" if isinstance(joint[TEXT], GaussianProcess) else "tokens"
+
 
 def _check_level_size(level, image_size) -> None:
     attribute_names(level)  # one clear error for a bad level
@@ -202,6 +224,7 @@ def make_joint(
     image_method: str = "ode-heun",
     text_method: str = "tau-leaping",
     loss_weights: dict[str, float] | None = None,
+    caption_space: str = "tokens",
 ) -> JointProcess:
     """The joint process ``{"image": GaussianProcess, "caption": MaskedProcess}`` of one level and image size.
 
@@ -223,15 +246,36 @@ def make_joint(
             official code, or ``"ancestral"``, the exact reverse of the masked process). The recipe's samplers
             override the caption's with :data:`CAPTION_METHOD` unless told otherwise.
         loss_weights: per-modality constant weights, multiplied into the defaults above.
+        caption_space: ``"tokens"`` (default: characters as masked tokens, the paper's choice) or ``"vectors"`` — the
+            **one-state-space baseline** the paper argues against: each character becomes its one-hot vector in
+            {−1, 1}^V (:func:`captions_to_vectors`), diffused as a Gaussian with the pixels' schedule and prediction,
+            sampled with Heun like the pixels, and rounded back to the most likely character at the end
+            (:func:`vectors_to_captions`). Constant weights are then 10 : 10 (both losses are means of squared
+            errors per number); ``text_schedule`` and ``text_method`` do not apply.
     """
     _check_level_size(level, image_size)
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {WEIGHTINGS}; got {weighting!r}.")
+    if caption_space not in CAPTION_SPACES:
+        raise ValueError(f"caption_space must be one of {CAPTION_SPACES}; got {caption_space!r}.")
     L, V = max_caption_length(level), shapes_vocab().vocab_size
     snr = weighting == "snr"
     # clip_x0=1: the pixels live in [−1, 1], so the final denoise (and x̂₀ in DDPM steps) is clamped there.
     weighting_ = "min-snr-5" if snr else None
     pixels = GaussianProcess(schedule, prediction=prediction, step_method=image_method, weighting=weighting_, clip_x0=1)
+    if caption_space == "vectors":
+        vectors = GaussianProcess(schedule, prediction=prediction, step_method=image_method, weighting=weighting_,
+                                  clip_x0=1)  # fmt: skip
+        weights = {IMAGE: 1.0, TEXT: 1.0} if snr else {IMAGE: 10.0, TEXT: 10.0}
+        for name, w in (loss_weights or {}).items():
+            if name not in weights:
+                raise ValueError(f"loss_weights has unknown modality {name!r}; the modalities are {list(weights)}.")
+            weights[name] *= w
+        return JointProcess(
+            {IMAGE: pixels, TEXT: vectors},
+            loss_weights=weights,
+            event_shapes={IMAGE: (3, image_size, image_size), TEXT: (L, V)},
+        )
     chars = MaskedProcess(V, schedule=text_schedule, loss_type="elbo" if snr else "ce", step_method=text_method)
     # Constant weights: 10 on the pixels. The pixel loss is a mean over 3·S² numbers and the caption's over L positions;
     # at equal weights the caption's larger gradient dominates the shared layers (measured, cpu preset, level 3, 1000
@@ -248,13 +292,20 @@ def make_joint(
     )
 
 
-def make_net(level: int = 3, image_size: int = 16, *, preset: str | None = None, **overrides) -> nn.Module:
+def make_net(
+    level: int = 3, image_size: int = 16, *, preset: str | None = None, caption_space: str = "tokens", **overrides
+) -> nn.Module:
     """A :class:`JointPixelCharTransformer` for captions of ``level`` and images of ``image_size`` px.
 
-    ``preset``: ``"cpu"`` or ``"gpu"`` (default: ``"cpu"`` at 16 px, ``"gpu"`` at 32 px); ``overrides``: any
-    constructor argument (``width``, ``depth``, ``patch_size`` …).
+    ``preset``: ``"cpu"`` or ``"gpu"`` (default: ``"cpu"`` at 16 px, ``"gpu"`` at 32 px); ``caption_space``: as in
+    :func:`make_joint` (``"vectors"`` reads caption vectors); ``overrides``: any constructor argument (``width``,
+    ``depth``, ``patch_size`` …).
     """
     _check_level_size(level, image_size)
+    if caption_space not in CAPTION_SPACES:
+        raise ValueError(f"caption_space must be one of {CAPTION_SPACES}; got {caption_space!r}.")
+    if caption_space == "vectors":
+        overrides = {"text_input": "vectors", **overrides}
     preset = preset or ("cpu" if image_size == 16 else "gpu")
     return JointPixelCharTransformer.preset(
         preset,
@@ -412,7 +463,7 @@ def train_text_image(
     warmup = min(warmup, steps)  # tiny test runs
     with torch.random.fork_rng(devices=[]):  # initialising the network does not move the caller's global stream
         torch.manual_seed(seed)
-        model = make_net(level, image_size, **(net or {}))
+        model = make_net(level, image_size, caption_space=caption_space(jp), **(net or {}))
     train_kw = dict(
         steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_decay=ema_decay, weight_decay=weight_decay,
         n_train=n_train, seed=seed, precision=precision,
@@ -428,7 +479,8 @@ def train_text_image(
                 info["samples_per_s"], steps, batch_size, info["device"], precision, info["compiled"], loaded=True,
             )  # fmt: skip
     data = load_shapes(level, "train", n_train, image_size, seed)
-    tensors = {IMAGE: data.images, TEXT: data.captions}
+    captions = captions_to_vectors(data.captions) if caption_space(jp) == "vectors" else data.captions
+    tensors = {IMAGE: data.images, TEXT: captions}
     if device.type == "cuda":  # the whole data set lives on the GPU: no copy per step
         tensors = {k: v.to(device) for k, v in tensors.items()}
     batches = infinite_batches(tensors, batch_size=batch_size, generator=torch.Generator().manual_seed(seed + 1))
@@ -573,6 +625,10 @@ def _sample(
 ) -> Generated:
     net, jp = model.net, model.joint
     device = model_device(net)
+    vectors = caption_space(jp) == "vectors"
+    if vectors:  # the one-state-space baseline: captions in and out as one-hot vectors, Heun like the pixels
+        text_method = "ode-heun" if text_method else None
+        given = {k: captions_to_vectors(v) if k == TEXT else v for k, v in given.items()}
     methods = {IMAGE: "ode-heun"} | ({TEXT: text_method} if text_method else {})
     images, captions, nfe = [], [], 0
     _sync(device)
@@ -588,7 +644,7 @@ def _sample(
                 methods=methods, guidance=guidance, generator=generator,
             )  # fmt: skip
         images.append(res.samples[IMAGE].float().cpu())
-        captions.append(res.samples[TEXT].cpu())
+        captions.append((vectors_to_captions(res.samples[TEXT]) if vectors else res.samples[TEXT]).cpu())
         nfe = res.nfe
     _sync(device)
     seconds = time.perf_counter() - start
@@ -691,7 +747,8 @@ def sample_pairs(
 def nfe_of(model: TextImageModel, task: str, steps: int = 50, grid: str = "uniform", guidance=None) -> int:
     """Network calls of one task (``"t2i"``, ``"i2t"``, ``"joint"``) per batch, from :func:`count_nfe`."""
     sampled = {"t2i": [IMAGE], "i2t": [TEXT], "joint": [IMAGE, TEXT]}[task]
-    methods = {IMAGE: "ode-heun", TEXT: CAPTION_METHOD}  # every masked method costs one call a step
+    # every masked method costs one call a step; caption vectors take Heun steps like the pixels
+    methods = {IMAGE: "ode-heun", TEXT: "ode-heun" if caption_space(model.joint) == "vectors" else CAPTION_METHOD}
     return count_nfe(model.joint, sampled=sampled, steps=steps, grids={IMAGE: grid, TEXT: grid}, methods=methods,
                      guidance=guidance)  # fmt: skip
 
@@ -835,7 +892,11 @@ ABLATION = {
     "unified": (Unified(), 1.0),
     "text→image only": (Decoupled(clean=(TEXT,)), 0.5),
     "image→text only": (Decoupled(clean=(IMAGE,)), 0.5),
+    "one state space": (Decoupled(), 1.0),
 }
+
+#: :func:`make_joint` arguments of the ablation's models that differ from the decoupled one.
+ABLATION_JOINT = {"one state space": {"caption_space": "vectors"}}
 
 
 def ablation(
@@ -851,12 +912,14 @@ def ablation(
     progress: bool = False,
     cache: bool = True,
 ) -> tuple[list[dict], dict[str, TextImageModel]]:
-    """Decoupled vs unified vs two task-specific models, at equal compute.
+    """Decoupled vs unified vs two task-specific models vs one state space, at equal compute.
 
     The decoupled and unified models train ``steps × batch_size`` examples each; the text → image model (caption
     always clean) and the image → text model (image always clean) ``steps // 2`` and ``steps − steps // 2`` steps,
     so the pair costs the same. Each model is evaluated on what it can do: the task-specific pair makes one row
     ("two task-specific models") with text → image from one and image → text from the other, and no joint samples.
+    "one state space" is the decoupled model with its captions diffused as Gaussian one-hot vectors instead of masked
+    characters (``make_joint(caption_space="vectors")``), the baseline the paper argues against, at the same budget.
 
     Returns:
         (rows, models): rows with ``model``, ``train_s``, ``examples`` and :func:`evaluate`'s metrics.
@@ -870,11 +933,12 @@ def ablation(
         if m.steps != budgets.get(name, steps):
             raise ValueError(f"reused model {name!r} was trained for {m.steps} steps; this ablation gives it "
                              f"{budgets.get(name, steps)}.")  # fmt: skip
+    joint_kw = train_kwargs.pop("joint", None) or {}
     for name, (clock, _) in ABLATION.items():
         if name not in models:
             models[name] = train_text_image(
                 clock, level=level, image_size=image_size, steps=budgets[name], net=net, name=name, device=device,
-                progress=progress, cache=cache, **train_kwargs,
+                progress=progress, cache=cache, joint={**joint_kw, **ABLATION_JOINT.get(name, {})}, **train_kwargs,
             )  # fmt: skip
     ev = dict(eval_kwargs or {})
     done = dict(evaluated or {})
@@ -890,6 +954,9 @@ def ablation(
     row.update({k: v for k, v in b.items() if k.startswith("i2t")})
     rows.append(dict(model="two task-specific models", train_s=t2i.seconds + i2t.seconds,
                      examples=t2i.examples + i2t.examples, **row))  # fmt: skip
+    m = models["one state space"]
+    rows.append(dict(model="one state space", train_s=m.seconds, examples=m.examples,
+                     **(done.get("one state space") or evaluate(m, **ev))))  # fmt: skip
     return rows, models
 
 
