@@ -276,7 +276,7 @@ def test_confidence_step_reveals_the_ancestral_count_at_the_most_confident_posit
 
 def test_confidence_method_in_the_samplers():
     from diffuse_edu.nets.transformer import DiffusionTransformer
-    from diffuse_edu.sampling import count_nfe, sample_masked
+    from diffuse_edu.sampling import sample_masked
 
     torch.manual_seed(0)
     V, L = 6, 8

@@ -237,6 +237,18 @@ def test_one_state_space_baseline_end_to_end(tmp_path, data):
         ti.make_joint(LEVEL, SIZE, caption_space="embeddings")
 
 
+def test_ablation_rows_at_equal_compute(tmp_path):
+    with pytest.warns(UserWarning, match="not trustworthy"):
+        judge = shape_judge(LEVEL, SIZE, cache=tmp_path, verbose=False, steps=3, batch_size=8)
+    tr = dict(steps=4, batch_size=8, n_train=32, cache_root=tmp_path)
+    rows, models = ti.ablation(level=LEVEL, image_size=SIZE, net=TINY, train_kwargs=tr, device="cpu",
+                               eval_kwargs=dict(n=4, steps=2, judge=judge, fd=False))  # fmt: skip
+    assert [r["model"] for r in rows] == ["decoupled", "unified", "two task-specific models", "one state space"]
+    assert {r["model"]: r["examples"] for r in rows} == dict.fromkeys([r["model"] for r in rows], 32)
+    assert ti.caption_space(models["one state space"].joint) == "vectors"
+    assert math.isnan(rows[2]["joint_strict"]) and not math.isnan(rows[3]["joint_strict"])
+
+
 def test_bench_without_cuda_exits_cleanly(capsys):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

@@ -927,7 +927,7 @@ def ablation(
     train_kwargs = dict(train_kwargs or {})
     steps = train_kwargs.pop("steps", 2000)
     budgets = {"decoupled": steps, "unified": steps, "text→image only": steps // 2,
-               "image→text only": steps - steps // 2}  # fmt: skip
+               "image→text only": steps - steps // 2, "one state space": steps}  # fmt: skip
     models = dict(reuse or {})
     for name, m in models.items():
         if m.steps != budgets.get(name, steps):
@@ -948,8 +948,8 @@ def ablation(
         metrics = done.get(name) or evaluate(m, **ev)
         rows.append(dict(model=name, train_s=m.seconds, examples=m.examples, **metrics))
     t2i, i2t = models["text→image only"], models["image→text only"]
-    a = evaluate(t2i, tasks=("t2i",), **ev)
-    b = evaluate(i2t, tasks=("i2t",), fd=False, **ev)
+    a = evaluate(t2i, **{**ev, "tasks": ("t2i",)})
+    b = evaluate(i2t, **{**ev, "tasks": ("i2t",), "fd": False})  # an image → text model has no FD to report
     row = dict(a)
     row.update({k: v for k, v in b.items() if k.startswith("i2t")})
     rows.append(dict(model="two task-specific models", train_s=t2i.seconds + i2t.seconds,
