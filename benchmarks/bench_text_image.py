@@ -306,8 +306,9 @@ def main(
             "",
             f"Decoupled and unified: {tr_abl['steps']} steps each; the two task-specific models (text → image: "
             f"caption always clean; image → text: image always clean) {tr_abl['steps'] // 2} steps each, so each row "
-            "costs the "
-            "same examples. — : the model cannot do that task (the task-specific pair has no joint sampler).",
+            "costs the same examples; one state space (the decoupled model with its captions diffused as Gaussian "
+            f"one-hot vectors, rounded back to characters): {tr_abl['steps']} steps. — : the model cannot do that "
+            "task (the task-specific pair has no joint sampler).",
             "",
             markdown_table(rows, ABLATION_COLUMNS),
             "",
