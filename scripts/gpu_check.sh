@@ -45,6 +45,10 @@ if [ -d .whl ] && ! "$PY" -c "import nbclient, ipykernel, names" 2>/dev/null; th
     || { stamp "wheel install FAILED"; exit 1; }
   export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
 fi
+if [ -d .whl/cache ]; then  # judges trained ahead by gpu_wheels.sh: into the cache root, keeping what is there
+  CACHE_ROOT="${DIFFUSE_EDU_CACHE:-$HOME/.cache/diffuse_edu}"
+  mkdir -p "$CACHE_ROOT" && cp -rn .whl/cache/. "$CACHE_ROOT"/
+fi
 if [ -f .whl/adult/adult.data.gz ]; then  # the UCI Adult files, gzipped by gpu_wheels.sh
   mkdir -p /tmp/adult && for f in adult.data adult.test; do gunzip -c ".whl/adult/$f.gz" > "/tmp/adult/$f"; done
   export DIFFUSE_EDU_ADULT_DIR=/tmp/adult

@@ -40,11 +40,30 @@ fi
 # Gzipped (6 MB -> 1 MB); gpu_check.sh unpacks them into /tmp/adult.
 ADULT="$("$PY" -c 'from diffuse_edu.data.adult import fetch_adult; print(fetch_adult())' | tail -1)"
 mkdir -p .whl/adult && for f in adult.data adult.test; do gzip -9c "$ADULT/$f" > ".whl/adult/$f.gz"; done
+# The 32-px shape judges of levels 1-5 (notebook 04's GPU setting): trained here once (about 30 s each on one core,
+# then kept in the local cache) and carried, so that the GPU machine spends no device time on them (measured there:
+# 33 s each, CPU-bound rendering). gpu_check.sh copies .whl/cache into the cache root. GPU_WHEELS_JUDGES=0 skips.
+if [ "${GPU_WHEELS_JUDGES:-1}" = 1 ]; then
+  "$PY" - <<'PY'
+import shutil
+from pathlib import Path
+
+from diffuse_edu.cache import cache_dir_for
+from diffuse_edu.recipes.judges import judge_config, shape_judge
+
+for level in range(1, 6):
+    shape_judge(level, 32)
+    src = cache_dir_for("judges/shapes", judge_config(level, 32))
+    shutil.copytree(src, Path(".whl/cache/judges/shapes") / src.name, dirs_exist_ok=True)
+PY
+fi
 cd .whl
 rm -f packaging-* psutil-* attrs-* typing_extensions-* python_dateutil-* tzdata-* pygments-* numpy-* six-*
 # Not needed to execute notebooks (and the 64 MiB limit is close): ipykernel's debugger backend (optional, it
-# checks for it) and the classic notebook's widget extension.
+# checks for it), the classic notebook's widget extension and the code-completion library.
 rm -f debugpy-* widgetsnbextension-*
+# IPython imports jedi (and parso) only to complete code, which an executed notebook never asks for.
+rm -f jedi-* parso-*
 cd ..
 du -sh .whl
 echo "[gpu_wheels] $(ls .whl | wc -l) wheels in .whl/; pass carry=['.whl'] to the device run"
