@@ -127,7 +127,8 @@ OFFICIAL_GUIDANCE = dict(left=0.3, right=0.8)
 #: the guidance sweep. ``net``: the network preset and overrides. ``train``: keyword arguments of
 #: :func:`train_text_image`. ``ablation``: what the ablation changes in ``train`` (on the CPU a smaller budget than
 #: the main model's, so that four more models fit in the notebook's time). ``eval``: of :func:`evaluate`. ``sweep``:
-#: of :func:`guidance_sweep`.
+#: of :func:`guidance_sweep`. ``guided``: the :class:`~diffuse_edu.guidance.NoisyGuidance` of the benchmark's
+#: guided text → image row (the best of the CPU sweep).
 SETTINGS: dict[str, dict] = {
     "fast": dict(
         levels=(3,),
@@ -138,6 +139,7 @@ SETTINGS: dict[str, dict] = {
         ablation=dict(steps=150),
         eval=dict(n=64, steps=8),
         sweep=dict(omegas=(1.0, 2.0), sigmas=(1.0,), intervals=((0.3, 0.8),), n=32, steps=8),
+        guided=dict(omega=2.0, sigma=1.0, left=0.3, right=0.8),
     ),
     "cpu": dict(
         levels=(3,),
@@ -148,6 +150,7 @@ SETTINGS: dict[str, dict] = {
         ablation=dict(steps=1000),
         eval=dict(n=200, steps=50),
         sweep=dict(omegas=(1.0, 2.0, 4.0), sigmas=(1.0,), intervals=((0.3, 0.8),), n=100, steps=20),
+        guided=dict(omega=4.0, sigma=1.0, left=0.3, right=0.8),
     ),
     "gpu": dict(
         levels=(1, 2, 3, 4, 5),
@@ -159,6 +162,7 @@ SETTINGS: dict[str, dict] = {
         ablation=dict(steps=1000),
         eval=dict(n=500, steps=50),
         sweep=dict(omegas=(1.0, 2.0, 3.0), sigmas=(1.0, 0.5), intervals=((0.3, 0.8),), n=300, steps=50),
+        guided=dict(omega=4.0, sigma=1.0, left=0.3, right=0.8),
     ),
 }
 
