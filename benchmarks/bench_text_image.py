@@ -45,6 +45,7 @@ from diffuse_edu.recipes.text_image import (
     TEXT,
     ablation,
     coherence_by_level,
+    compare_caption_steps,
     evaluate,
     forward_flops,
     guidance_sweep,
@@ -243,6 +244,11 @@ def main(
         "best published multimodal VAE on the CdSprites+ leaderboard (Strict %, quoted).",
         "",
     ]
+
+    def emit(part: list[str]) -> None:  # one section: into the report, and printed as it is done
+        lines.extend(part)
+        print("\n".join(part), flush=True)
+
     start = time.perf_counter()
     models = {}
     decoupled_rows = {}
@@ -327,8 +333,7 @@ def main(
             markdown_table(rows, ABLATION_COLUMNS),
             "",
         ]
-        lines += part
-        print("\n".join(part), flush=True)
+        emit(part)
     if "sweep" in sections and level in models:
         sweep = guidance_sweep(models[level], **cfg["sweep"])
         part = [
@@ -341,17 +346,11 @@ def main(
             markdown_table(sweep, SWEEP_COLUMNS),
             "",
         ]
-        lines += part
-        print("\n".join(part), flush=True)
+        emit(part)
     if "samplers" in sections and level in models:
         ev = cfg["eval"]
-        rows = []
-        for method in CAPTION_METHODS:
-            r = evaluate(models[level], n=ev["n"], steps=ev["steps"], tasks=("i2t", "joint"), text_method=method,
-                         fd=False)  # fmt: skip
-            rows.append(dict(method=method, i2t_strict=100 * r["i2t_strict"], i2t_feats=r["i2t_feats"],
-                             i2t_malformed=r["i2t_malformed"], joint_strict=100 * r["joint_strict"],
-                             joint_malformed=r["joint_malformed"], i2t_nfe=r["i2t_nfe"]))  # fmt: skip
+        found = compare_caption_steps(models[level], CAPTION_METHODS, n=ev["n"], steps=ev["steps"])
+        rows = [{**r, "i2t_strict": 100 * r["i2t_strict"], "joint_strict": 100 * r["joint_strict"]} for r in found]
         part = [
             f"## Caption samplers (decoupled model, level {level})",
             "",
@@ -363,8 +362,7 @@ def main(
             markdown_table(rows, SAMPLER_COLUMNS),
             "",
         ]
-        lines += part
-        print("\n".join(part), flush=True)
+        emit(part)
     if "throughput" in sections:
         batch = tr["batch_size"]
         n_steps, warm = (5, 2) if fast else (30, 5)
@@ -404,8 +402,7 @@ def main(
                 ),  # fmt: skip
                 "",
             ]
-        lines += part
-        print("\n".join(part), flush=True)
+        emit(part)
     lines += [f"Total wall-clock time: {time.perf_counter() - start:.0f} s.", ""]
     text = "\n".join(lines)
     name = "text_image.md" if dev.type == "cpu" else "text_image_cuda.md"

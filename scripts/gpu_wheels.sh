@@ -42,7 +42,7 @@ ADULT="$("$PY" -c 'from diffuse_edu.data.adult import fetch_adult; print(fetch_a
 mkdir -p .whl/adult && for f in adult.data adult.test; do gzip -9c "$ADULT/$f" > ".whl/adult/$f.gz"; done
 # The 32-px shape judges of levels 1-5 (notebook 04's GPU setting): trained here once (about 30 s each on one core,
 # then kept in the local cache) and carried, so that the GPU machine spends no device time on them (measured there:
-# 33 s each, CPU-bound rendering). gpu_check.sh copies .whl/cache into the cache root. GPU_WHEELS_JUDGES=0 skips.
+# 33 s for the level-5 one, CPU-bound rendering). gpu_check.sh copies .whl/cache into the cache root. GPU_WHEELS_JUDGES=0 skips.
 if [ "${GPU_WHEELS_JUDGES:-1}" = 1 ]; then
   "$PY" - <<'PY'
 import shutil

@@ -201,6 +201,9 @@ def test_tiny_end_to_end_train_cache_evaluate(tmp_path, data):
     assert lb["mvae"] == "49 / 0 / 0" and lb["t2i"] == 100 * row["t2i_strict"]
     only = ti.evaluate(m, n=4, steps=2, judge=judge, tasks=("i2t",), fd=False)
     assert math.isnan(only["t2i_strict"]) and not math.isnan(only["i2t_strict"])
+    steps_rows = ti.compare_caption_steps(m, ("confidence", "ancestral"), n=4, steps=2, judge=judge)
+    assert [r["method"] for r in steps_rows] == ["confidence", "ancestral"]
+    assert all(r["i2t_nfe"] == 2 and 0 <= r["i2t_strict"] <= 1 for r in steps_rows)
 
 
 def test_one_state_space_baseline_end_to_end(tmp_path, data):

@@ -94,6 +94,7 @@ __all__ = [
     "evaluate",
     "coherence_by_level",
     "ablation",
+    "compare_caption_steps",
     "guidance_sweep",
     "forward_flops",
     "train_throughput",
@@ -126,7 +127,7 @@ OFFICIAL_GUIDANCE = dict(left=0.3, right=0.8)
 #: The three sizes of the experiment. ``levels``: the coherence table's rows; ``level``: the level of the ablation and
 #: the guidance sweep. ``net``: the network preset and overrides. ``train``: keyword arguments of
 #: :func:`train_text_image`. ``ablation``: what the ablation changes in ``train`` (on the CPU a smaller budget than
-#: the main model's, so that four more models fit in the notebook's time). ``eval``: of :func:`evaluate`. ``sweep``:
+#: the main model's, so that five more models fit in the notebook's time). ``eval``: of :func:`evaluate`. ``sweep``:
 #: of :func:`guidance_sweep`. ``guided``: the :class:`~diffuse_edu.guidance.NoisyGuidance` of the benchmark's
 #: guided text → image row (the best of the CPU sweep).
 SETTINGS: dict[str, dict] = {
@@ -139,7 +140,7 @@ SETTINGS: dict[str, dict] = {
         ablation=dict(steps=150),
         eval=dict(n=64, steps=8),
         sweep=dict(omegas=(1.0, 2.0), sigmas=(1.0,), intervals=((0.3, 0.8),), n=32, steps=8),
-        guided=dict(omega=2.0, sigma=1.0, left=0.3, right=0.8),
+        guided=dict(omega=2.0, sigma=1.0, **OFFICIAL_GUIDANCE),
     ),
     "cpu": dict(
         levels=(3,),
@@ -150,19 +151,20 @@ SETTINGS: dict[str, dict] = {
         ablation=dict(steps=1000),
         eval=dict(n=200, steps=50),
         sweep=dict(omegas=(1.0, 2.0, 4.0), sigmas=(1.0,), intervals=((0.3, 0.8),), n=100, steps=20),
-        guided=dict(omega=4.0, sigma=1.0, left=0.3, right=0.8),
+        guided=dict(omega=4.0, sigma=1.0, **OFFICIAL_GUIDANCE),
     ),
     "gpu": dict(
         levels=(1, 2, 3, 4, 5),
         level=5,
         image_size=32,
         net=dict(preset="gpu"),
-        # Sized so that gpu_check.sh's notebook stage (all five notebooks at once on one H200) fits its budget.
+        # 1000 steps per model: on one H200 (2026-11-30) the five levels' judges and models with the coherence table
+        # took 504 s; the whole notebook needs more than one 10-minute call (docs/howto/gpu.md).
         train=dict(steps=1000, batch_size=512, lr=1e-3, warmup=100, ema_decay=0.999, n_train=50_000),
         ablation=dict(steps=1000),
         eval=dict(n=500, steps=50),
         sweep=dict(omegas=(1.0, 2.0, 3.0), sigmas=(1.0, 0.5), intervals=((0.3, 0.8),), n=300, steps=50),
-        guided=dict(omega=4.0, sigma=1.0, left=0.3, right=0.8),
+        guided=dict(omega=4.0, sigma=1.0, **OFFICIAL_GUIDANCE),
     ),
 }
 
@@ -885,17 +887,15 @@ def coherence_by_level(
 # The ablation and the guidance sweep
 # ---------------------------------------------------------------------------------------------------------------------
 
-#: The rows of the ablation: name → (clock, share of the budget). The two task-specific models get half each.
+#: The models of the ablation: name → (training clock, :func:`make_joint` arguments that differ from the decoupled
+#: model's). Their budgets are set in :func:`ablation` (the two task-specific models get half each).
 ABLATION = {
-    "decoupled": (Decoupled(), 1.0),
-    "unified": (Unified(), 1.0),
-    "text→image only": (Decoupled(clean=(TEXT,)), 0.5),
-    "image→text only": (Decoupled(clean=(IMAGE,)), 0.5),
-    "one state space": (Decoupled(), 1.0),
+    "decoupled": (Decoupled(), {}),
+    "unified": (Unified(), {}),
+    "text→image only": (Decoupled(clean=(TEXT,)), {}),
+    "image→text only": (Decoupled(clean=(IMAGE,)), {}),
+    "one state space": (Decoupled(), {"caption_space": "vectors"}),
 }
-
-#: :func:`make_joint` arguments of the ablation's models that differ from the decoupled one.
-ABLATION_JOINT = {"one state space": {"caption_space": "vectors"}}
 
 
 def ablation(
@@ -933,11 +933,11 @@ def ablation(
             raise ValueError(f"reused model {name!r} was trained for {m.steps} steps; this ablation gives it "
                              f"{budgets.get(name, steps)}.")  # fmt: skip
     joint_kw = train_kwargs.pop("joint", None) or {}
-    for name, (clock, _) in ABLATION.items():
+    for name, (clock, joint_overrides) in ABLATION.items():
         if name not in models:
             models[name] = train_text_image(
                 clock, level=level, image_size=image_size, steps=budgets[name], net=net, name=name, device=device,
-                progress=progress, cache=cache, joint={**joint_kw, **ABLATION_JOINT.get(name, {})}, **train_kwargs,
+                progress=progress, cache=cache, joint={**joint_kw, **joint_overrides}, **train_kwargs,
             )  # fmt: skip
     ev = dict(eval_kwargs or {})
     done = dict(evaluated or {})
@@ -957,6 +957,27 @@ def ablation(
     rows.append(dict(model="one state space", train_s=m.seconds, examples=m.examples,
                      **(done.get("one state space") or evaluate(m, **ev))))  # fmt: skip
     return rows, models
+
+
+def compare_caption_steps(
+    model: TextImageModel,
+    methods: Sequence[str] = (CAPTION_METHOD, "tau-leaping", "ancestral"),
+    *,
+    n: int = 256,
+    steps: int = 50,
+    seed: int = 0,
+    judge=None,
+) -> list[dict]:
+    """Image → text and joint coherence of one model under each masked step on the characters (same test items,
+    same seed): one row per method with ``method``, ``i2t_strict``, ``i2t_feats``, ``i2t_malformed``,
+    ``joint_strict``, ``joint_malformed`` and ``i2t_nfe`` (:func:`evaluate`'s meanings)."""
+    keep = ("i2t_strict", "i2t_feats", "i2t_malformed", "joint_strict", "joint_malformed", "i2t_nfe")
+    rows = []
+    for method in methods:
+        r = evaluate(model, n=n, steps=steps, tasks=("i2t", "joint"), text_method=method, seed=seed, fd=False,
+                     judge=judge)  # fmt: skip
+        rows.append({"method": method, **{k: r[k] for k in keep}})
+    return rows
 
 
 def guidance_sweep(
