@@ -233,3 +233,24 @@ def test_bad_constructor_arguments():
         _tiny(image_name="x", text_name="x")
     with pytest.raises(ValueError, match="preset"):
         JointPixelCharTransformer.preset("tpu", text_len=4, vocab_size=5)
+
+
+def test_conv_stem_reads_local_pixel_features():
+    """``conv_stem=k``: two 3×3 convolutions see each pixel's neighbourhood before patchifying; the raw pixels still
+    enter the patch embedding. The configuration names the stem only when there is one (cache keys of stem-less
+    networks unchanged), and it survives a config round trip."""
+    assert "conv_stem" not in _tiny().config()
+    net = _wake(_tiny(conv_stem=6))
+    assert net.config()["conv_stem"] == 6 and net.patch_in.in_features == (3 + 6) * 16
+    twin = JointPixelCharTransformer.from_config(net.config())
+    twin.load_state_dict(net.state_dict())
+    xs, ts = _batch()
+    out = net(xs, ts)
+    assert out["image"].shape == (3, 3, 8, 8) and out["caption"].shape == (3, L, V)
+    assert all(torch.equal(twin(xs, ts)[k], out[k]) for k in out)
+    # the stem's weights are trained: gradients reach its first convolution
+    sum(o.square().mean() for o in out.values()).backward()
+    assert net.stem[0].weight.grad is not None and net.stem[0].weight.grad.abs().sum() > 0
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="conv_stem"):
+            _tiny(conv_stem=bad)

@@ -112,6 +112,10 @@ class JointPixelCharTransformer(nn.Module):
         cross_time: also feed every modality's conditioning a zero-initialised map of all the time codes.
         image_name, text_name: the keys of the two modalities.
         text_input: ``"ids"`` (token ids, embedded) or ``"vectors"`` (V numbers per position, mapped linearly).
+        conv_stem: channels k of an optional convolutional stem (0, the default: none). Two 3×3 convolutions with
+            GELU at full resolution; their k feature maps are patchified together with the raw pixels, so each
+            image token also sees a 2-pixel border around its patch (a shape centred on a patch corner is split over
+            four tokens otherwise).
     """
 
     def __init__(
@@ -131,6 +135,7 @@ class JointPixelCharTransformer(nn.Module):
         image_name: str = "image",
         text_name: str = "caption",
         text_input: str = "ids",
+        conv_stem: int = 0,
     ):
         super().__init__()
         ints = dict(
@@ -161,6 +166,8 @@ class JointPixelCharTransformer(nn.Module):
             or int(mlp_ratio * width) < 1
         ):
             raise ValueError(f"mlp_ratio must be a positive number; got {mlp_ratio!r}.")
+        if isinstance(conv_stem, bool) or not isinstance(conv_stem, int) or conv_stem < 0:
+            raise ValueError(f"conv_stem must be an int >= 0 (0: no stem); got {conv_stem!r}.")
         if text_input not in ("ids", "vectors"):
             raise ValueError(f"text_input must be 'ids' or 'vectors'; got {text_input!r}.")
         if not (isinstance(image_name, str) and isinstance(text_name, str)) or image_name == text_name:
@@ -172,6 +179,8 @@ class JointPixelCharTransformer(nn.Module):
         )
         if text_input != "ids":  # keeps the configuration (and so the cache keys) of every existing network
             self._config["text_input"] = text_input
+        if conv_stem:
+            self._config["conv_stem"] = conv_stem
         self.text_input = text_input
         self.image_size, self.channels, self.patch_size = image_size, channels, patch_size
         self.text_len, self.vocab_size, self.freq_dim = text_len, vocab_size, freq_dim
@@ -181,7 +190,13 @@ class JointPixelCharTransformer(nn.Module):
         patch_dim = channels * patch_size**2
 
         # Inputs: a linear map of each flattened patch; an embedding of V + 1 symbols (the clean ones and the mask).
-        self.patch_in = nn.Linear(patch_dim, width)
+        self.stem = None
+        if conv_stem:
+            k = conv_stem
+            self.stem = nn.Sequential(
+                nn.Conv2d(channels, k, 3, padding=1), nn.GELU(), nn.Conv2d(k, k, 3, padding=1), nn.GELU()
+            )
+        self.patch_in = nn.Linear((channels + conv_stem) * patch_size**2, width)
         self.tok_in = nn.Embedding(vocab_size + 1, width) if text_input == "ids" else nn.Linear(vocab_size, width)
         # Learned positions per modality (a 2-D grid flattened row-major, and the character index), plus a type code.
         self.pos_image = nn.Parameter(torch.zeros(self.n_patches, width))
@@ -243,7 +258,7 @@ class JointPixelCharTransformer(nn.Module):
 
     def patchify(self, x: Tensor) -> Tensor:
         """Images (B, C, S, S) → patches (B, (S/p)², C·p²), row-major over the patch grid."""
-        B, C, S, _ = x.shape
+        B, C, S, _ = x.shape  # C: the image's channels, or with a stem its channels plus the stem's
         p, g = self.patch_size, S // self.patch_size
         return x.reshape(B, C, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(B, g * g, C * p * p)
 
@@ -339,7 +354,10 @@ class JointPixelCharTransformer(nn.Module):
             both = torch.cat(codes, dim=-1).to(dtype)  # (B, 2·freq_dim)
             conds = [c + cross(both) for c, cross in zip(conds, self.cross, strict=True)]
 
-        h_img = self.patch_in(self.patchify(img.to(dtype))) + self.pos_image + self.modality[0]  # (B, P, D)
+        img = img.to(dtype)
+        if self.stem is not None:  # the raw pixels and the stem's local features, patchified together
+            img = torch.cat([img, self.stem(img)], dim=1)
+        h_img = self.patch_in(self.patchify(img)) + self.pos_image + self.modality[0]  # (B, P, D)
         h_txt = (
             self.tok_in(txt.to(dtype) if self.text_input == "vectors" else txt) + self.pos_text[:L] + self.modality[1]
         )
