@@ -330,9 +330,12 @@ def plot_modality_losses(terms: Mapping[str, Sequence[float]], *, smooth: int = 
     return axes
 
 
-def draw_joint_transformer(n_patches: int = 16, text_len: int = 25, depth: int = 4, *, ax=None):
+def draw_joint_transformer(
+    n_patches: int = 16, text_len: int = 25, depth: int = 4, *, two_stream: bool = False, ax=None
+):
     """A diagram of the joint pixel + character transformer: patches and characters in one sequence, each token
-    modulated by its own modality's time embedding, one head per modality."""
+    modulated by its own modality's time embedding, one head per modality; ``two_stream``: each modality its own
+    attention and MLP weights (else shared)."""
     ax = _new_ax(ax, figsize=(9, 3.6))
     plt = _plt()
     box = dict(boxstyle="round,pad=0.3", lw=1)
@@ -351,7 +354,8 @@ def draw_joint_transformer(n_patches: int = 16, text_len: int = 25, depth: int =
     note(mid_img, 0.2, f"noisy image: {n_patches} patches", "#deebf7")
     note(mid_txt, 0.2, f"masked caption: {text_len} characters", "#fee6ce")
     note((xs[0] + xs[-1]) / 2 + 0.2, 2.2, f"{depth} joint blocks: self-attention over all {n_patches + text_len} "
-         "tokens + MLP (shared weights)", "#f0f0f0")  # fmt: skip
+         f"tokens + MLP ({'one set of weights per modality' if two_stream else 'shared weights'})",
+         "#f0f0f0")  # fmt: skip
     note(mid_img, 4.2, "head: ε (or v) per patch", "#deebf7")
     note(mid_txt, 4.2, "head: logits over the vocabulary", "#fee6ce")
     note(xs[-1] + 2.0, 2.9, "t_image → MLP → adaLN\n(shift, scale, gate)\nof image tokens", "#deebf7")

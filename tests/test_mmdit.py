@@ -132,11 +132,12 @@ def test_bf16_autocast_on_cpu():
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
 
 
-def test_compiles_without_graph_breaks():
+@pytest.mark.parametrize("options", [{}, {"two_stream": True, "conv_stem": 4}])
+def test_compiles_without_graph_breaks(options):
     # Dynamo tracing with fullgraph=True fails on any graph break: the value checks must stay out of the trace. The
     # aot_eager backend traces forward and backward without generating code, so this takes seconds; the inductor
     # backend (what the GPU path uses) is below, opt-in because compiling takes minutes on a 2-core CPU.
-    net = _wake(_tiny())
+    net = _wake(_tiny(**options))
     xs, ts = _batch()
     compiled = torch.compile(net, backend="aot_eager", fullgraph=True)
     out = compiled(xs, ts)
@@ -254,3 +255,43 @@ def test_conv_stem_reads_local_pixel_features():
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="conv_stem"):
             _tiny(conv_stem=bad)
+
+
+def test_two_stream_blocks_keep_each_modality_its_own_weights():
+    """``two_stream=True`` (SD3's MMDiT): attention and MLP weights per modality, attention still joint. In a
+    one-block network the image stream's MLP acts only on image tokens (it comes after the attention), so changing
+    it moves the pixel output and leaves the caption's logits bit-identical; its attention maps move both."""
+    assert "two_stream" not in _tiny().config()
+    net = _wake(_tiny(depth=1, two_stream=True))
+    assert net.config()["two_stream"] is True and len(net.blocks[0].mlp) == 2
+    shared = _tiny(depth=1)
+    n_block = sum(p.numel() for p in shared.blocks[0].parameters())
+    n_ada = sum(p.numel() for p in shared.blocks[0].ada.parameters())
+    assert sum(p.numel() for p in net.blocks[0].parameters()) == 2 * n_block - n_ada  # attention + MLP doubled
+    xs, ts = _batch()
+    ref = net(xs, ts)
+    with torch.no_grad():
+        net.blocks[0].mlp[0][0].weight.add_(0.5)  # the image stream's MLP
+    out = net(xs, ts)
+    assert torch.equal(out["caption"], ref["caption"]) and not torch.equal(out["image"], ref["image"])
+    with torch.no_grad():
+        net.blocks[0].qkv[0].weight.add_(0.5)  # the image stream's keys and values are read by the caption too
+    assert not torch.equal(net(xs, ts)["caption"], ref["caption"])
+    twin = JointPixelCharTransformer.from_config(net.config())
+    twin.load_state_dict(net.state_dict())
+    assert all(torch.equal(twin(xs, ts)[k], net(xs, ts)[k]) for k in ref)
+
+
+def test_architecture_diagram_says_whether_weights_are_shared():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from diffuse_edu.viz import draw_joint_transformer
+
+    for two, words in ((False, "shared weights"), (True, "one set of weights per modality")):
+        ax = draw_joint_transformer(16, 25, 4, two_stream=two)
+        texts = " ".join(t.get_text() for t in ax.texts)
+        assert words in texts and "41 tokens" in texts
+        plt.close(ax.figure)

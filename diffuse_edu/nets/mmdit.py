@@ -14,9 +14,13 @@ modality's tokens (masks are visible, pixel noise is measurable), which carries 
 
 Design choices, each the simplest that works at this scale:
 
-* The attention and MLP weights are **shared** by the two modalities (SD3's MMDiT keeps two sets); what is per
-  modality is the input embedding, the learned positions, a modality-type embedding, the time embedding, the adaLN
-  maps and the output head. Half the parameters of a two-stream MMDiT, enough for captioned shapes.
+* By default the attention and MLP weights are **shared** by the two modalities; what is per modality is the input
+  embedding, the learned positions, a modality-type embedding, the time embedding, the adaLN maps and the output
+  head. ``two_stream=True`` gives each modality its own attention and MLP weights, as SD3's MMDiT does (the
+  attention stays joint): the same compute per token, more parameters. On the captioned shapes it learns both
+  conditional directions faster (cpu setting, level 3, 3000 steps × 64: text → image / image → text Strict 69.0 /
+  62.5 % vs 62.5 / 54.0 % shared, 1.53 M vs 1.00 M parameters, 13 % more training time on 2 CPU cores), so the
+  text–image recipe's CPU setting uses it.
 * **adaLN-Zero**: the adaLN maps and both heads start at zero, so every block starts as the identity and the
   network's first outputs are 0 (ε = 0, uniform logits), which is what makes deep DiTs train stably.
 * Outputs: for pixels a tensor shaped like the image (ε, x₀ or v: the loss decides which), for characters logits
@@ -55,18 +59,31 @@ class JointBlock(nn.Module):
     Args:
         width: model width D.  heads: attention heads (divide D).  mlp_ratio: MLP hidden width / D.
         cond_dim: width of each modality's conditioning vector.  n_modalities: number of segments.
+        two_stream: each segment its own attention (qkv, output) and MLP weights; the attention stays joint.
     """
 
-    def __init__(self, width: int, heads: int, mlp_ratio: float, cond_dim: int, n_modalities: int):
+    def __init__(
+        self, width: int, heads: int, mlp_ratio: float, cond_dim: int, n_modalities: int, two_stream: bool = False
+    ):
         super().__init__()
         self.heads = heads
+        self.two_stream = bool(two_stream)
         # No affine parameters: the adaLN shift and scale take their place (DiT).
         self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
-        self.qkv = nn.Linear(width, 3 * width)
-        self.proj = nn.Linear(width, width)
         self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         hidden = int(mlp_ratio * width)
-        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
+
+        def mlp() -> nn.Module:
+            return nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
+
+        if self.two_stream:  # SD3's MMDiT: each modality its own attention and MLP weights, one joint attention
+            self.qkv = nn.ModuleList(nn.Linear(width, 3 * width) for _ in range(n_modalities))
+            self.proj = nn.ModuleList(nn.Linear(width, width) for _ in range(n_modalities))
+            self.mlp = nn.ModuleList(mlp() for _ in range(n_modalities))
+        else:
+            self.qkv = nn.Linear(width, 3 * width)
+            self.proj = nn.Linear(width, width)
+            self.mlp = mlp()
         # One adaLN map per modality: c_m → (shift, scale, gate) × (attention, MLP). Zero: the block starts as identity.
         self.ada = nn.ModuleList(nn.Linear(cond_dim, 6 * width) for _ in range(n_modalities))
         for lin in self.ada:
@@ -83,13 +100,20 @@ class JointBlock(nn.Module):
             # Apply fn(segment, that segment's modulation) to each modality's tokens and put the sequence back together.
             return torch.cat([fn(part, mod) for part, mod in zip(x.split(lengths, dim=1), mods, strict=True)], dim=1)
 
+        def layer(x: Tensor, maps) -> Tensor:
+            # One linear map (or MLP) for all tokens, or with two streams each modality's own on its segment.
+            if not self.two_stream:
+                return maps(x)
+            return torch.cat([f(part) for f, part in zip(maps, x.split(lengths, dim=1), strict=True)], dim=1)
+
         # mod = (shift1, scale1, gate1, shift2, scale2, gate2) of the token's own modality.
         a = per_token(self.norm1(h), lambda x, mod: x * (1 + mod[1]) + mod[0])
-        q, k, v = self.qkv(a).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 × (B, H, N, D/H)
+        qkv = layer(a, self.qkv)
+        q, k, v = qkv.view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 × (B, H, N, D/H)
         a = F.scaled_dot_product_attention(q, k, v)  # joint attention: every token sees both modalities
-        h = h + per_token(self.proj(a.transpose(1, 2).reshape(B, N, D)), lambda x, mod: mod[2] * x)
+        h = h + per_token(layer(a.transpose(1, 2).reshape(B, N, D), self.proj), lambda x, mod: mod[2] * x)
         m = per_token(self.norm2(h), lambda x, mod: x * (1 + mod[4]) + mod[3])
-        return h + per_token(self.mlp(m), lambda x, mod: mod[5] * x)
+        return h + per_token(layer(m, self.mlp), lambda x, mod: mod[5] * x)
 
 
 class JointPixelCharTransformer(nn.Module):
@@ -112,6 +136,7 @@ class JointPixelCharTransformer(nn.Module):
         cross_time: also feed every modality's conditioning a zero-initialised map of all the time codes.
         image_name, text_name: the keys of the two modalities.
         text_input: ``"ids"`` (token ids, embedded) or ``"vectors"`` (V numbers per position, mapped linearly).
+        two_stream: per-modality attention and MLP weights in every block (see the module docstring).
         conv_stem: channels k of an optional convolutional stem (0, the default: none). Two 3×3 convolutions with
             GELU at full resolution; their k feature maps are patchified together with the raw pixels, so each
             image token also sees a 2-pixel border around its patch (a shape centred on a patch corner is split over
@@ -136,6 +161,7 @@ class JointPixelCharTransformer(nn.Module):
         text_name: str = "caption",
         text_input: str = "ids",
         conv_stem: int = 0,
+        two_stream: bool = False,
     ):
         super().__init__()
         ints = dict(
@@ -181,7 +207,10 @@ class JointPixelCharTransformer(nn.Module):
             self._config["text_input"] = text_input
         if conv_stem:
             self._config["conv_stem"] = conv_stem
+        if two_stream:
+            self._config["two_stream"] = True
         self.text_input = text_input
+        self.two_stream = bool(two_stream)
         self.image_size, self.channels, self.patch_size = image_size, channels, patch_size
         self.text_len, self.vocab_size, self.freq_dim = text_len, vocab_size, freq_dim
         self.image_name, self.text_name = image_name, text_name
@@ -209,7 +238,7 @@ class JointPixelCharTransformer(nn.Module):
         self.cross = None
         if cross_time:
             self.cross = nn.ModuleList(nn.Linear(2 * freq_dim, time_dim) for _ in range(2))
-        self.blocks = nn.ModuleList(JointBlock(width, heads, mlp_ratio, time_dim, 2) for _ in range(depth))
+        self.blocks = nn.ModuleList(JointBlock(width, heads, mlp_ratio, time_dim, 2, two_stream) for _ in range(depth))
         # Output: final LayerNorm modulated per modality (shift, scale), then one head per modality.
         self.norm_out = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.ada_out = nn.ModuleList(nn.Linear(time_dim, 2 * width) for _ in range(2))
