@@ -5,13 +5,15 @@ Everything is computed by :mod:`diffuse_edu.recipes.text_image`, the code notebo
 (:func:`~diffuse_edu.recipes.text_image.settings`): trained models are cached by configuration, so after the notebook
 has run, the benchmark reuses its models (and reports the training time measured when they were trained).
 
-1. Coherence by level: Strict % of text → image, image → text and joint samples of one decoupled model per level,
+1. Coherence by level: Strict % of text → image, image → text and joint samples of one model per level (the setting's
+   training clock),
    next to MVAE, the best published multimodal VAE on the CdSprites+ leaderboard (our levels re-create its ladder;
    the data, captions and judges are ours, not their files). Also Letters, attribute coverage, distinct captions and
    the Fréchet distance in the judge's features next to its floor.
-2. The ablation at equal compute: decoupled clocks vs one unified clock vs two task-specific models (text → image
-   and image → text, half the steps each).
-3. The guidance sweep (ω, σ, interval) on the decoupled model.
+2. The ablation at equal compute: decoupled clocks vs one unified clock vs decoupled clocks with 30 % of the examples
+   on an axis (one modality clean) vs two task-specific models (text → image and image → text, half the steps each)
+   vs one state space.
+3. The guidance sweep (ω, σ, interval) on the main model.
 4. Throughput: training steps/s, samples/s and TFLOP/s (3 × the forward FLOPs counted by torch's FLOP counter) of the
    recipe's loop — fp32 on the CPU; bf16 eager and compiled on CUDA, next to a minimal hand-written loop (AdamW,
    autocast, the same loss) — and samples/s of each sampling mode.
@@ -39,11 +41,13 @@ import torch
 from diffuse_edu.config import hardware_summary
 from diffuse_edu.guidance import NoisyGuidance
 from diffuse_edu.recipes.text_image import (
+    ABLATION,
     CAPTION_METHOD,
     IMAGE,
     LEADERBOARD,
     TEXT,
     ablation,
+    clock_name,
     coherence_by_level,
     compare_caption_steps,
     evaluate,
@@ -251,17 +255,20 @@ def main(
 
     start = time.perf_counter()
     models = {}
-    decoupled_rows = {}
+    main_rows = {}
     if "coherence" in sections:
-        rows, by_level, metrics = coherence_by_level(cfg["levels"], train_kwargs=tr, eval_kwargs=cfg["eval"], **common)
+        rows, by_level, metrics = coherence_by_level(
+            cfg["levels"], clock=cfg["clock"], train_kwargs=tr, eval_kwargs=cfg["eval"], **common
+        )
         models.update(by_level)
-        decoupled_rows = {m["level"]: m for m in metrics}
+        main_rows = {m["level"]: m for m in metrics}
         loaded = [str(lv) for lv, m in by_level.items() if m.loaded]
         how = "loaded from the cache: levels " + ", ".join(loaded) if loaded else "trained in this run"
         lines += [
             "## Coherence by level",
             "",
-            f"One decoupled model per level ({how}; training time as measured when each was trained): "
+            f"One model per level, trained with `{cfg['clock']!r}` ({clock_name(cfg['clock'])}; {how}; training "
+            "time as measured when each was trained): "
             + ", ".join(f"level {lv} {m.seconds:.0f} s" for lv, m in by_level.items()),
             "",
             markdown_table(rows, COHERENCE_COLUMNS),
@@ -315,17 +322,23 @@ def main(
         print("\n".join(lines), flush=True)
     if "ablation" in sections:
         tr_abl = {**tr, **cfg["ablation"]}
-        same = level in models and models[level].steps == tr_abl["steps"]  # the main model fits this budget
-        reuse = {"decoupled": models[level]} if same else None
-        evaluated = {"decoupled": decoupled_rows[level]} if same and level in decoupled_rows else None
+        # the main model is one of the ablation's rows when its budget and its clock are that row's
+        same = [name for name, (clock, over) in ABLATION.items() if not over and level in models
+                and models[level].steps == tr_abl["steps"] and repr(models[level].clock) == repr(clock)]  # fmt: skip
+        reuse = {same[0]: models[level]} if same else None
+        evaluated = {same[0]: main_rows[level]} if same and level in main_rows else None
         rows, abl = ablation(level=level, train_kwargs=tr_abl, eval_kwargs=cfg["eval"], reuse=reuse,
                              evaluated=evaluated, **common)  # fmt: skip
-        models.setdefault(level, abl["decoupled"])  # the sweep then runs on it (no coherence section)
+        # no coherence section: the sweep runs on the ablation's model with the setting's clock (else decoupled)
+        main = [name for name, (clock, over) in ABLATION.items() if not over and repr(clock) == repr(cfg["clock"])]
+        models.setdefault(level, abl[main[0] if main else "decoupled"])
         part = [
             f"## Ablation at equal compute (level {level})",
             "",
-            f"Decoupled and unified: {tr_abl['steps']} steps each; the two task-specific models (text → image: "
-            f"caption always clean; image → text: image always clean) {tr_abl['steps'] // 2} steps each, so each row "
+            "Decoupled, unified and decoupled + 30 % on an axis (`AxisMixture(0.3, base=Decoupled())`: 30 % of the "
+            f"examples get one modality, chosen at random, clean): {tr_abl['steps']} steps each; the two task-specific "
+            "models (text → image: caption always clean; image → text: image always clean) "
+            f"{tr_abl['steps'] // 2} steps each, so each row "
             "costs the same examples; one state space (the decoupled model with its captions diffused as Gaussian "
             f"one-hot vectors, rounded back to characters): {tr_abl['steps']} steps. — : the model cannot do that "
             "task (the task-specific pair has no joint sampler).",
@@ -337,7 +350,7 @@ def main(
     if "sweep" in sections and level in models:
         sweep = guidance_sweep(models[level], **cfg["sweep"])
         part = [
-            f"## Guidance sweep (decoupled model, level {level})",
+            f"## Guidance sweep ({models[level].name} model, level {level})",
             "",
             "ω·f(x, y clean) + (1 − ω)·f(x, y re-noised to σ), applied while left < t < right; σ = 1 is "
             f"classifier-free guidance. {cfg['sweep']['n']} samples per task, {cfg['sweep']['steps']} steps, the "
@@ -352,7 +365,7 @@ def main(
         found = compare_caption_steps(models[level], CAPTION_METHODS, n=ev["n"], steps=ev["steps"])
         rows = [{**r, "i2t_strict": 100 * r["i2t_strict"], "joint_strict": 100 * r["joint_strict"]} for r in found]
         part = [
-            f"## Caption samplers (decoupled model, level {level})",
+            f"## Caption samplers ({models[level].name} model, level {level})",
             "",
             f"The step on the characters for image → text and joint samples, same model, {ev['n']} samples, "
             f"{ev['steps']} steps, the same seed: `confidence` (the recipe's default; as many characters per step as "
@@ -387,10 +400,10 @@ def main(
             markdown_table(_fmt_rows(rows), THROUGHPUT_COLUMNS),
             "",
         ]
-        sampling = decoupled_rows.get(level)
+        sampling = main_rows.get(level)
         if sampling is not None:
             part += [
-                f"Sampling (decoupled model, level {level}, {cfg['eval']['n']} samples per call, "
+                f"Sampling ({models[level].name} model, level {level}, {cfg['eval']['n']} samples per call, "
                 f"{cfg['eval']['steps']} steps, judge and parser excluded):",
                 "",
                 markdown_table(

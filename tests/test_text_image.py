@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from diffuse_edu.clocks import Decoupled, Unified
+from diffuse_edu.clocks import AxisMixture, Decoupled, Unified
 from diffuse_edu.data.shapes import load_shapes, max_caption_length, shapes_vocab
 from diffuse_edu.guidance import NoisyGuidance
 from diffuse_edu.recipes import text_image as ti
@@ -169,6 +169,10 @@ def test_decode_marks_letters_after_the_end_marker():
 def test_settings_and_flops(model):
     assert ti.settings("fast")["mode"] == "fast" and ti.settings("gpu")["image_size"] == 32
     assert ti.settings("gpu")["levels"] == (1, 2, 3, 4, 5) and ti.settings("cpu")["image_size"] == 16
+    cpu = ti.settings("cpu")
+    assert cpu["clock"] is not ti.SETTINGS["cpu"]["clock"]  # a deep copy: safe to edit
+    assert ti.clock_name(cpu["clock"]) == "decoupled + 30 % on an axis"
+    assert ti.clock_name(ti.settings("gpu")["clock"]) == "decoupled"
     flops = ti.forward_flops(model.net)
     # the linear maps alone cost 2 × (their weights) × tokens: a lower bound
     tokens = model.net.n_patches + model.net.text_len
@@ -204,6 +208,21 @@ def test_tiny_end_to_end_train_cache_evaluate(tmp_path, data):
     steps_rows = ti.compare_caption_steps(m, ("confidence", "ancestral"), n=4, steps=2, judge=judge)
     assert [r["method"] for r in steps_rows] == ["confidence", "ancestral"]
     assert all(r["i2t_nfe"] == 2 and 0 <= r["i2t_strict"] <= 1 for r in steps_rows)
+    # the coherence table trains each level with the clock it is given (a setting's "clock"), and reuses what it has
+    axis = AxisMixture(0.3, base=Decoupled())
+    ev = dict(n=4, steps=2, judge=judge, fd=False)
+    rows, models, _ = ti.coherence_by_level(
+        (LEVEL,),
+        clock=axis,
+        image_size=SIZE,
+        net=TINY,
+        eval_kwargs=ev,
+        train_kwargs=dict(steps=3, batch_size=8, n_train=32, cache_root=tmp_path),
+    )
+    assert [r["level"] for r in rows] == [LEVEL] and repr(models[LEVEL].clock) == repr(axis)
+    assert models[LEVEL].name == "decoupled + 30 % on an axis" and not models[LEVEL].loaded
+    _, reused, _ = ti.coherence_by_level((LEVEL,), image_size=SIZE, eval_kwargs=ev, reuse={LEVEL: m})
+    assert reused[LEVEL] is m
 
 
 def test_one_state_space_baseline_end_to_end(tmp_path, data):
@@ -246,10 +265,12 @@ def test_ablation_rows_at_equal_compute(tmp_path):
     tr = dict(steps=4, batch_size=8, n_train=32, cache_root=tmp_path)
     rows, models = ti.ablation(level=LEVEL, image_size=SIZE, net=TINY, train_kwargs=tr, device="cpu",
                                eval_kwargs=dict(n=4, steps=2, judge=judge, fd=False))  # fmt: skip
-    assert [r["model"] for r in rows] == ["decoupled", "unified", "two task-specific models", "one state space"]
+    axis = "decoupled + 30 % on an axis"
+    assert [r["model"] for r in rows] == ["decoupled", "unified", axis, "two task-specific models", "one state space"]
     assert {r["model"]: r["examples"] for r in rows} == dict.fromkeys([r["model"] for r in rows], 32)
     assert ti.caption_space(models["one state space"].joint) == "vectors"
-    assert math.isnan(rows[2]["joint_strict"]) and not math.isnan(rows[3]["joint_strict"])
+    assert repr(models[axis].clock) == repr(AxisMixture(0.3, base=Decoupled()))
+    assert math.isnan(rows[3]["joint_strict"]) and not math.isnan(rows[4]["joint_strict"])
 
 
 def test_bench_without_cuda_exits_cleanly(capsys):
