@@ -24,6 +24,8 @@ Usage::
     python benchmarks/bench_text_image.py --fast          # smoke run (≈ 2 min)
     python benchmarks/bench_text_image.py --write         # also save benchmarks/results/text_image.md
     python benchmarks/bench_text_image.py --device cuda --out DIR   # the CUDA section (scripts/gpu_check.sh)
+    python benchmarks/bench_text_image.py --device cuda --sections coherence --axis 0.3 --two-stream --out DIR
+                                          # the GPU setting with the CPU setting's clock and network
 
 ``main(**hparams)`` takes the same settings as keyword arguments (tests call it with tiny values).
 """
@@ -38,6 +40,7 @@ from pathlib import Path
 
 import torch
 
+from diffuse_edu.clocks import AxisMixture, Decoupled
 from diffuse_edu.config import hardware_summary
 from diffuse_edu.guidance import NoisyGuidance
 from diffuse_edu.recipes.text_image import (
@@ -215,9 +218,15 @@ def main(
     threads: int | None = None,
     sections: tuple[str, ...] = SECTIONS,
     compile_rows: bool = True,
+    axis: float | None = None,
+    two_stream: bool | None = None,
     argv: list[str] | None = None,
 ) -> str:
-    """Run the benchmark; returns the markdown report (also printed, and written with ``write`` / ``out``)."""
+    """Run the benchmark; returns the markdown report (also printed, and written with ``write`` / ``out``).
+
+    ``axis`` / ``two_stream`` override the setting's main clock (``AxisMixture(axis, base=Decoupled())``; 0: plain
+    ``Decoupled()``) and network (``two_stream=``), so one command measures the CPU setting's choices at another size.
+    """
     if device == "cuda" and not torch.cuda.is_available():
         print("bench_text_image: --device cuda asked for, but torch sees no CUDA device; nothing to measure here.")
         return ""
@@ -230,6 +239,10 @@ def main(
         cfg["levels"] = tuple(levels)
     if steps:
         cfg["train"]["steps"] = cfg["ablation"]["steps"] = steps
+    if axis is not None:
+        cfg["clock"] = AxisMixture(axis, base=Decoupled()) if axis > 0 else Decoupled()
+    if two_stream is not None:
+        cfg["net"]["two_stream"] = bool(two_stream)
     size, level = cfg["image_size"], cfg["level"]
     common = dict(image_size=size, net=cfg["net"], device=dev, cache=not retrain)
     cmd = "python benchmarks/bench_text_image.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -240,10 +253,10 @@ def main(
         f"- date: {_dt.date.today().isoformat()}",
         f"- machine: {hardware_summary()}",
         f"- command: `{cmd.strip()}`",
-        f"- settings: `{mode}` — {size} px; network {cfg['net']}; {tr['steps']} steps × batch {tr['batch_size']} per "
-        f"model, lr {tr['lr']}, EMA {tr['ema_decay']}, {tr['n_train']} training pairs; evaluation {cfg['eval']['n']} "
-        f"samples per task, {cfg['eval']['steps']} sampler steps (Heun on pixels, `{CAPTION_METHOD}` steps on "
-        "characters)",
+        f"- settings: `{mode}` — {size} px; clock `{cfg['clock']!r}`; network {cfg['net']}; {tr['steps']} steps × "
+        f"batch {tr['batch_size']} per model, lr {tr['lr']}, EMA {tr['ema_decay']}, {tr['n_train']} training pairs; "
+        f"evaluation {cfg['eval']['n']} samples per task, {cfg['eval']['steps']} sampler steps (Heun on pixels, "
+        f"`{CAPTION_METHOD}` steps on characters)",
         "- data: our re-creation of the CdSprites+ ladder (`diffuse_edu.data.shapes`), not their files; MVAE is the "
         "best published multimodal VAE on the CdSprites+ leaderboard (Strict %, quoted).",
         "",
@@ -431,6 +444,17 @@ def main(
     return text
 
 
+def _share(text: str) -> float:
+    """An argparse type: a share in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share in [0, 1] (e.g. 0.3); got {text!r}")
+    return value
+
+
 def _parse(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--fast", action="store_true", help="small smoke run")
@@ -449,6 +473,19 @@ def _parse(argv=None) -> dict:
         help="parts to run (default: all; the throughput alone needs no trained model)",
     )
     p.add_argument("--no-compile", dest="compile_rows", action="store_false", help="CUDA: skip the compiled rows")
+    p.add_argument(
+        "--axis",
+        type=_share,
+        default=None,
+        help="main clock: AxisMixture(P, base=Decoupled()), P in [0, 1] (0: Decoupled()); default: the setting's",
+    )
+    p.add_argument(
+        "--two-stream",
+        dest="two_stream",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="per-modality attention and MLP weights (default: the setting's network)",
+    )
     args = p.parse_args(argv)
     return dict(vars(args), sections=tuple(args.sections), argv=argv if argv is not None else sys.argv[1:])
 

@@ -273,7 +273,7 @@ def test_ablation_rows_at_equal_compute(tmp_path):
     assert math.isnan(rows[3]["joint_strict"]) and not math.isnan(rows[4]["joint_strict"])
 
 
-def test_bench_without_cuda_exits_cleanly(capsys):
+def test_bench_without_cuda_exits_cleanly_and_cli_overrides(capsys):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     import importlib.util
@@ -285,3 +285,12 @@ def test_bench_without_cuda_exits_cleanly(capsys):
     spec.loader.exec_module(bench)
     assert bench.main(device="cuda") == ""
     assert "no CUDA device" in capsys.readouterr().out
+    # --axis / --two-stream override the setting's clock and network (the throughput section alone: a few steps)
+    args = bench._parse(["--fast", "--sections", "throughput", "--axis", "0.5", "--two-stream", "--device", "cpu"])
+    assert args["axis"] == 0.5 and args["two_stream"] is True
+    text = bench.main(**{**args, "argv": []})
+    assert "clock `AxisMixture(prob=0.5, base=Decoupled())`" in text and "'two_stream': True" in text
+    assert "clock `Decoupled()`" in bench.main(fast=True, sections=("throughput",), axis=0.0, device="cpu")
+    with pytest.raises(SystemExit):
+        bench._parse(["--axis", "1.5"])
+    assert "expected a share in [0, 1]" in capsys.readouterr().err
