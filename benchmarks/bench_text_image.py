@@ -335,16 +335,15 @@ def main(
         print("\n".join(lines), flush=True)
     if "ablation" in sections:
         tr_abl = {**tr, **cfg["ablation"]}
-        # the main model is one of the ablation's rows when its budget and its clock are that row's
-        same = [name for name, (clock, over) in ABLATION.items() if not over and level in models
-                and models[level].steps == tr_abl["steps"] and repr(models[level].clock) == repr(clock)]  # fmt: skip
-        reuse = {same[0]: models[level]} if same else None
-        evaluated = {same[0]: main_rows[level]} if same and level in main_rows else None
+        # the main model is the ablation's row of its clock's name when it has that row's budget (as in notebook 04)
+        row = clock_name(cfg["clock"])
+        same = row in ABLATION and level in models and models[level].steps == tr_abl["steps"]
+        reuse = {row: models[level]} if same else None
+        evaluated = {row: main_rows[level]} if same and level in main_rows else None
         rows, abl = ablation(level=level, train_kwargs=tr_abl, eval_kwargs=cfg["eval"], reuse=reuse,
                              evaluated=evaluated, **common)  # fmt: skip
         # no coherence section: the sweep runs on the ablation's model with the setting's clock (else decoupled)
-        main = [name for name, (clock, over) in ABLATION.items() if not over and repr(clock) == repr(cfg["clock"])]
-        models.setdefault(level, abl[main[0] if main else "decoupled"])
+        models.setdefault(level, abl[row if row in ABLATION else "decoupled"])
         part = [
             f"## Ablation at equal compute (level {level})",
             "",
