@@ -295,3 +295,42 @@ def test_architecture_diagram_says_whether_weights_are_shared():
         texts = " ".join(t.get_text() for t in ax.texts)
         assert words in texts and "41 tokens" in texts
         plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("two_stream", [False, True])
+def test_block_matches_a_reference_written_on_the_joint_sequence(two_stream):
+    """The block keeps each modality's tokens in its own tensor and concatenates only q, k, v. A reference written the
+    textbook way — one (B, N, D) sequence, each token modulated by its own modality's adaLN vectors, each token
+    through its own modality's weights — gives the same output."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    block = _wake(_tiny(depth=1, two_stream=two_stream)).blocks[0]
+    B, D, lengths = 3, 32, (4, 7)
+    segs = [torch.randn(B, n, D) for n in lengths]
+    conds = [torch.randn(B, 16) for _ in lengths]
+
+    seg_of = torch.cat([torch.full((n,), m) for m, n in enumerate(lengths)])  # token → modality
+
+    def per_token(vectors):  # (M, B, D) per-modality vectors → (B, N, D): each token gets its modality's
+        return torch.stack(vectors)[seg_of].transpose(0, 1)
+
+    def layer(maps, x):
+        if not two_stream:
+            return maps(x)
+        return torch.stack([maps[m](x) for m in range(len(lengths))])[seg_of, :, torch.arange(len(seg_of))].transpose(
+            0, 1
+        )
+
+    mods = [block.ada[m](F.silu(c)).chunk(6, dim=-1) for m, c in enumerate(conds)]
+    shift1, scale1, gate1, shift2, scale2, gate2 = (per_token([mod[i] for mod in mods]) for i in range(6))
+    h = torch.cat(segs, dim=1)
+    N, H = h.shape[1], block.heads
+    q, k, v = layer(block.qkv, block.norm1(h) * (1 + scale1) + shift1).view(B, N, 3, H, D // H).unbind(2)
+    att = torch.softmax(q.transpose(1, 2) @ k.permute(0, 2, 3, 1) / (D // H) ** 0.5, dim=-1) @ v.transpose(1, 2)
+    h = h + gate1 * layer(block.proj, att.transpose(1, 2).reshape(B, N, D))
+    ref = h + gate2 * layer(block.mlp, block.norm2(h) * (1 + scale2) + shift2)
+
+    out = block(segs, conds)
+    assert [o.shape for o in out] == [s.shape for s in segs]
+    torch.testing.assert_close(torch.cat(out, dim=1), ref, atol=1e-5, rtol=1e-5)

@@ -90,30 +90,43 @@ class JointBlock(nn.Module):
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
 
-    def forward(self, h: Tensor, conds: Sequence[Tensor], lengths: Sequence[int]) -> Tensor:
-        """``h`` shape (B, N, D) = the segments in order; ``conds[m]`` shape (B, cond_dim); returns (B, N, D)."""
-        B, N, D = h.shape
-        # Each modality's six modulation vectors, (B, 1, D) each, from its own conditioning.
+    def forward(self, segments: Sequence[Tensor], conds: Sequence[Tensor]) -> list[Tensor]:
+        """``segments[m]`` shape (B, N_m, D): modality m's tokens; ``conds[m]`` shape (B, cond_dim). Returns the
+        segments, same shapes.
+
+        The modalities stay separate tensors: only the attention sees one joint sequence (one concatenation of q, k, v
+        per block). Keeping one joint tensor instead and cutting it per modality for every modulation and every
+        two-stream layer made about 18 concatenations per block: 9 % of a training step on 2 CPU cores (cpu preset, two
+        streams, batch 64; 4 % now), and the recipe's loop ran at 8.0 steps/s against 8.4–8.8 now (the same outputs).
+        """
+        B, D = segments[0].shape[0], segments[0].shape[-1]
+        H = self.heads
+        # Each modality's six modulation vectors, (B, 1, D) each, from its own conditioning:
+        # (shift1, scale1, gate1, shift2, scale2, gate2) of its attention and MLP.
         mods = [ada(F.silu(c))[:, None, :].chunk(6, dim=-1) for ada, c in zip(self.ada, conds, strict=True)]
+        n_seg = len(segments)
 
-        def per_token(x: Tensor, fn) -> Tensor:
-            # Apply fn(segment, that segment's modulation) to each modality's tokens and put the sequence back together.
-            return torch.cat([fn(part, mod) for part, mod in zip(x.split(lengths, dim=1), mods, strict=True)], dim=1)
+        def maps(layer, m: int):  # modality m's linear map / MLP (two streams), or the shared one
+            return layer[m] if self.two_stream else layer
 
-        def layer(x: Tensor, maps) -> Tensor:
-            # One linear map (or MLP) for all tokens, or with two streams each modality's own on its segment.
-            if not self.two_stream:
-                return maps(x)
-            return torch.cat([f(part) for f, part in zip(maps, x.split(lengths, dim=1), strict=True)], dim=1)
-
-        # mod = (shift1, scale1, gate1, shift2, scale2, gate2) of the token's own modality.
-        a = per_token(self.norm1(h), lambda x, mod: x * (1 + mod[1]) + mod[0])
-        qkv = layer(a, self.qkv)
-        q, k, v = qkv.view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 × (B, H, N, D/H)
+        # Attention: each modality's modulated tokens to q, k, v; one joint attention over every token.
+        qkv = torch.cat(
+            [
+                maps(self.qkv, m)(self.norm1(x) * (1 + mod[1]) + mod[0])
+                for m, (x, mod) in enumerate(zip(segments, mods, strict=True))
+            ],
+            dim=1,
+        )  # (B, N, 3D)
+        N = qkv.shape[1]
+        q, k, v = qkv.view(B, N, 3, H, D // H).permute(2, 0, 3, 1, 4)  # 3 × (B, H, N, D/H)
         a = F.scaled_dot_product_attention(q, k, v)  # joint attention: every token sees both modalities
-        h = h + per_token(layer(a.transpose(1, 2).reshape(B, N, D), self.proj), lambda x, mod: mod[2] * x)
-        m = per_token(self.norm2(h), lambda x, mod: x * (1 + mod[4]) + mod[3])
-        return h + per_token(layer(m, self.mlp), lambda x, mod: mod[5] * x)
+        a = a.transpose(1, 2).reshape(B, N, D).split([x.shape[1] for x in segments], dim=1)
+        out = []
+        for m in range(n_seg):
+            x, mod = segments[m], mods[m]
+            x = x + mod[2] * maps(self.proj, m)(a[m])
+            out.append(x + mod[5] * maps(self.mlp, m)(self.norm2(x) * (1 + mod[4]) + mod[3]))
+        return out
 
 
 class JointPixelCharTransformer(nn.Module):
@@ -390,14 +403,12 @@ class JointPixelCharTransformer(nn.Module):
         h_txt = (
             self.tok_in(txt.to(dtype) if self.text_input == "vectors" else txt) + self.pos_text[:L] + self.modality[1]
         )
-        lengths = (self.n_patches, L)
-        h = torch.cat([h_img, h_txt], dim=1)  # (B, P + L, D): one joint sequence
+        h = [h_img, h_txt]  # (B, P, D), (B, L, D): one joint sequence, kept as its two segments
         for block in self.blocks:
-            h = block(h, conds, lengths)
+            h = block(h, conds)
 
-        h_img, h_txt = h.split(lengths, dim=1)
         out = []
-        for part, c, ada, head in zip((h_img, h_txt), conds, self.ada_out, (self.patch_out, self.tok_out), strict=True):
+        for part, c, ada, head in zip(h, conds, self.ada_out, (self.patch_out, self.tok_out), strict=True):
             shift, scale = ada(F.silu(c))[:, None, :].chunk(2, dim=-1)  # (B, 1, D) each
             out.append(head(self.norm_out(part) * (1 + scale) + shift).float())
         return {self.image_name: self.unpatchify(out[0]), self.text_name: out[1]}  # (B, C, S, S), (B, L, V)
