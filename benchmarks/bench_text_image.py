@@ -1,5 +1,6 @@
 """Joint text–image benchmark (notebook 04): coherence by level next to the CdSprites+ leaderboard, the ablation at
-equal compute, the guidance sweep, and the throughput of training and of each sampling mode.
+equal compute, the share of on-axis examples, the guidance sweep, and the throughput of training and of each
+sampling mode.
 
 Everything is computed by :mod:`diffuse_edu.recipes.text_image`, the code notebook 04 runs, with the same settings
 (:func:`~diffuse_edu.recipes.text_image.settings`): trained models are cached by configuration, so after the notebook
@@ -13,8 +14,10 @@ has run, the benchmark reuses its models (and reports the training time measured
 2. The ablation at equal compute: decoupled clocks vs one unified clock vs decoupled clocks with 30 % of the examples
    on an axis (one modality clean) vs two task-specific models (text → image and image → text, half the steps each)
    vs one state space.
-3. The guidance sweep (ω, σ, interval) on the main model.
-4. Throughput: training steps/s, samples/s and TFLOP/s (3 × the forward FLOPs counted by torch's FLOP counter) of the
+3. How much on an axis: one model per share p of on-axis examples (``AxisMixture(p, base=Decoupled())``, p from 0
+   = decoupled to 1 = the two conditional tasks only), at the ablation's budget, next to the task-specific pair.
+4. The guidance sweep (ω, σ, interval) on the main model. The caption samplers on the main model.
+5. Throughput: training steps/s, samples/s and TFLOP/s (3 × the forward FLOPs counted by torch's FLOP counter) of the
    recipe's loop — fp32 on the CPU; bf16 eager and compiled on CUDA, next to a minimal hand-written loop (AdamW,
    autocast, the same loss) — and samples/s of each sampling mode.
 
@@ -40,7 +43,6 @@ from pathlib import Path
 
 import torch
 
-from diffuse_edu.clocks import AxisMixture, Decoupled
 from diffuse_edu.config import hardware_summary
 from diffuse_edu.guidance import NoisyGuidance
 from diffuse_edu.recipes.text_image import (
@@ -50,6 +52,8 @@ from diffuse_edu.recipes.text_image import (
     LEADERBOARD,
     TEXT,
     ablation,
+    axis_clock,
+    axis_sweep,
     clock_name,
     coherence_by_level,
     compare_caption_steps,
@@ -64,7 +68,7 @@ from diffuse_edu.recipes.text_image import (
 )
 
 #: The benchmark's parts, in the order they run.
-SECTIONS = ("coherence", "ablation", "sweep", "samplers", "throughput")
+SECTIONS = ("coherence", "ablation", "axis", "sweep", "samplers", "throughput")
 
 #: The caption samplers compared in the "samplers" section (the recipe's default first).
 CAPTION_METHODS = (CAPTION_METHOD, "tau-leaping", "ancestral")
@@ -118,6 +122,18 @@ ABLATION_COLUMNS = [
     ("fd_t2i", "FD T→I", ".1f"),
     ("fd_joint", "FD joint", ".1f"),
     ("fd_floor", "floor", ".1f"),
+]
+
+AXIS_COLUMNS = [
+    ("prob", "p on an axis", ".1f"),
+    ("train_s", "train s", ".0f"),
+    ("t2i_strict", "T→I Strict", ".3f"),
+    ("i2t_strict", "I→T Strict", ".3f"),
+    ("i2t_malformed", "I→T malformed", ".3f"),
+    ("joint_strict", "joint Strict", ".3f"),
+    ("joint_feats", "joint Feats", ".3f"),
+    ("fd_t2i", "FD T→I", ".1f"),
+    ("fd_joint", "FD joint", ".1f"),
 ]
 
 SWEEP_COLUMNS = [
@@ -240,7 +256,7 @@ def main(
     if steps:
         cfg["train"]["steps"] = cfg["ablation"]["steps"] = steps
     if axis is not None:
-        cfg["clock"] = AxisMixture(axis, base=Decoupled()) if axis > 0 else Decoupled()
+        cfg["clock"] = axis_clock(axis)
     if two_stream is not None:
         cfg["net"]["two_stream"] = bool(two_stream)
     size, level = cfg["image_size"], cfg["level"]
@@ -269,6 +285,7 @@ def main(
     start = time.perf_counter()
     models = {}
     main_rows = {}
+    abl, abl_rows = {}, []  # the ablation's models and rows, when it runs
     if "coherence" in sections:
         rows, by_level, metrics = coherence_by_level(
             cfg["levels"], clock=cfg["clock"], train_kwargs=tr, eval_kwargs=cfg["eval"], **common
@@ -340,25 +357,54 @@ def main(
         same = row in ABLATION and level in models and models[level].steps == tr_abl["steps"]
         reuse = {row: models[level]} if same else None
         evaluated = {row: main_rows[level]} if same and level in main_rows else None
-        rows, abl = ablation(level=level, train_kwargs=tr_abl, eval_kwargs=cfg["eval"], reuse=reuse,
-                             evaluated=evaluated, **common)  # fmt: skip
+        abl_rows, abl = ablation(level=level, train_kwargs=tr_abl, eval_kwargs=cfg["eval"], reuse=reuse,
+                                 evaluated=evaluated, **common)  # fmt: skip
         # no coherence section: the sweep runs on the ablation's model with the setting's clock (else decoupled)
         models.setdefault(level, abl[row if row in ABLATION else "decoupled"])
         part = [
             f"## Ablation at equal compute (level {level})",
             "",
-            "Decoupled, unified and decoupled + 30 % on an axis (`AxisMixture(0.3, base=Decoupled())`: 30 % of the "
-            f"examples get one modality, chosen at random, clean): {tr_abl['steps']} steps each; the two task-specific "
+            "Decoupled, unified, and decoupled + 30 % or 90 % on an axis (`AxisMixture(p, base=Decoupled())`: a share "
+            f"p of the examples gets one modality, chosen at random, clean): {tr_abl['steps']} steps each; the two "
+            "task-specific "
             "models (text → image: caption always clean; image → text: image always clean) "
             f"{tr_abl['steps'] // 2} steps each, so each row "
             "costs the same examples; one state space (the decoupled model with its captions diffused as Gaussian "
             f"one-hot vectors, rounded back to characters): {tr_abl['steps']} steps. — : the model cannot do that "
             "task (the task-specific pair has no joint sampler).",
             "",
-            markdown_table(rows, ABLATION_COLUMNS),
+            markdown_table(abl_rows, ABLATION_COLUMNS),
             "",
         ]
         emit(part)
+    if "axis" in sections:
+        tr_abl = {**tr, **cfg["ablation"]}
+        # reuse what the ablation (and the main model, at the same budget) already trained and evaluated
+        known = dict(abl)
+        done = {r["model"]: r for r in abl_rows}
+        if level in models and models[level].steps == tr_abl["steps"]:
+            known.setdefault(models[level].name, models[level])
+            if level in main_rows:
+                done.setdefault(models[level].name, main_rows[level])
+        axis_rows, _ = axis_sweep(level=level, train_kwargs=tr_abl, eval_kwargs=cfg["eval"], reuse=known,
+                                  evaluated=done, **common)  # fmt: skip
+        pair = next((r for r in abl_rows if r["model"] == "two task-specific models"), None)
+        ref = (
+            f" For reference, the ablation's two task-specific models at the same budget: T→I / I→T Strict "
+            f"{pair['t2i_strict']:.3f} / {pair['i2t_strict']:.3f}."
+            if pair
+            else ""
+        )
+        emit([
+            f"## How much on an axis (level {level})",
+            "",
+            f"`AxisMixture(p, base=Decoupled())`: decoupled times, then a share p of the examples gets one modality "
+            f"(chosen at random) clean; p = 0 is plain decoupled, p = 1 never trains jointly (the task-specific pair "
+            f"in one network). {tr_abl['steps']} steps × {tr_abl['batch_size']} each, as the ablation.{ref}",
+            "",
+            markdown_table(axis_rows, AXIS_COLUMNS),
+            "",
+        ])  # fmt: skip
     if "sweep" in sections and level in models:
         sweep = guidance_sweep(models[level], **cfg["sweep"])
         part = [

@@ -265,12 +265,40 @@ def test_ablation_rows_at_equal_compute(tmp_path):
     tr = dict(steps=4, batch_size=8, n_train=32, cache_root=tmp_path)
     rows, models = ti.ablation(level=LEVEL, image_size=SIZE, net=TINY, train_kwargs=tr, device="cpu",
                                eval_kwargs=dict(n=4, steps=2, judge=judge, fd=False))  # fmt: skip
-    axis = "decoupled + 30 % on an axis"
-    assert [r["model"] for r in rows] == ["decoupled", "unified", axis, "two task-specific models", "one state space"]
+    axis, axis90 = "decoupled + 30 % on an axis", "decoupled + 90 % on an axis"
+    names = ["decoupled", "unified", axis, axis90, "two task-specific models", "one state space"]
+    assert [r["model"] for r in rows] == names
     assert {r["model"]: r["examples"] for r in rows} == dict.fromkeys([r["model"] for r in rows], 32)
     assert ti.caption_space(models["one state space"].joint) == "vectors"
     assert repr(models[axis].clock) == repr(AxisMixture(0.3, base=Decoupled()))
-    assert math.isnan(rows[3]["joint_strict"]) and not math.isnan(rows[4]["joint_strict"])
+    assert repr(models[axis90].clock) == repr(AxisMixture(0.9, base=Decoupled()))
+    assert math.isnan(rows[4]["joint_strict"]) and not math.isnan(rows[5]["joint_strict"])
+
+
+def test_axis_sweep_trains_one_model_per_share_and_reuses_what_it_is_handed(tmp_path):
+    with pytest.warns(UserWarning, match="not trustworthy"):
+        judge = shape_judge(LEVEL, SIZE, cache=tmp_path, verbose=False, steps=3, batch_size=8)
+    tr = dict(steps=3, batch_size=8, n_train=32, cache_root=tmp_path)
+    ev = dict(n=4, steps=2, judge=judge, fd=False)
+    kw = dict(level=LEVEL, image_size=SIZE, net=TINY, train_kwargs=tr, device="cpu", eval_kwargs=ev)
+    rows, models = ti.axis_sweep((0.0, 1.0), **kw)
+    assert [(r["prob"], r["model"]) for r in rows] == [(0.0, "decoupled"), (1.0, "decoupled + 100 % on an axis")]
+    assert repr(models["decoupled"].clock) == "Decoupled()"
+    assert repr(models["decoupled + 100 % on an axis"].clock) == repr(AxisMixture(1.0, base=Decoupled()))
+    assert all(r["examples"] == 24 and 0 <= r["i2t_strict"] <= 1 for r in rows)
+    # a model handed in is used as it is (and its metrics, when given), not trained again
+    mark = dict(rows[0], t2i_strict=0.123)
+    again, reused = ti.axis_sweep((0.0,), reuse={"decoupled": models["decoupled"]}, evaluated={"decoupled": mark},
+                                  **kw)  # fmt: skip
+    assert reused["decoupled"] is models["decoupled"] and again[0]["t2i_strict"] == 0.123
+    with pytest.raises(ValueError, match="trained for 3 steps; this sweep gives it 5"):
+        ti.axis_sweep((0.0,), reuse={"decoupled": models["decoupled"]}, **{**kw, "train_kwargs": {**tr, "steps": 5}})
+    with pytest.raises(ValueError, match="prob"):
+        ti.axis_sweep((0.3, 1.5), **kw)
+    with pytest.raises(ValueError, match="repeat"):
+        ti.axis_sweep((0.3, 0.3), **kw)
+    with pytest.raises(TypeError, match="non-empty sequence"):
+        ti.axis_sweep((), **kw)
 
 
 def test_bench_without_cuda_exits_cleanly_and_cli_overrides(capsys):

@@ -17,7 +17,8 @@ figure and a benchmark row come from one code path.
   with one clear error.
 * :func:`evaluate` — coherence (Strict / Feats / Letters) with the judge and the parser, attribute coverage, distinct
   captions, Fréchet distance in the judge's features next to its floor, and samples/s of each mode.
-* :func:`coherence_by_level`, :func:`ablation`, :func:`guidance_sweep`, :func:`train_throughput` — the tables.
+* :func:`coherence_by_level`, :func:`ablation`, :func:`axis_sweep`, :func:`guidance_sweep`,
+  :func:`train_throughput` — the tables.
 
 **Devices.** Training runs on ``device`` (default :func:`~diffuse_edu.config.get_device`) with bf16 autocast on CUDA
 (and ``torch.compile`` on request); sampling builds its tensors on the network's device; the judge runs on the CPU.
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from .._checks import check_probability
 from ..clocks import AxisMixture, Clock, Decoupled, Unified
 from ..config import get_device, is_fast
 from ..data.batching import infinite_batches
@@ -94,6 +96,9 @@ __all__ = [
     "evaluate",
     "coherence_by_level",
     "ablation",
+    "AXIS_PROBS",
+    "axis_clock",
+    "axis_sweep",
     "compare_caption_steps",
     "guidance_sweep",
     "forward_flops",
@@ -908,11 +913,14 @@ def coherence_by_level(
 # ---------------------------------------------------------------------------------------------------------------------
 
 #: The models of the ablation: name → (training clock, :func:`make_joint` arguments that differ from the decoupled
-#: model's). Their budgets are set in :func:`ablation` (the two task-specific models get half each).
+#: model's). Their budgets are set in :func:`ablation` (the two task-specific models get half each). The 90 % row:
+#: at the CPU ablation's budget (level 3, 1000 steps × 64) it was the share of on-axis examples that beat the
+#: task-specific pair both ways (:func:`axis_sweep`; T→I / I→T Strict 58.0 / 61.5 % vs 39.5 / 49.5 %).
 ABLATION = {
     "decoupled": (Decoupled(), {}),
     "unified": (Unified(), {}),
     "decoupled + 30 % on an axis": (AxisMixture(0.3, base=Decoupled()), {}),
+    "decoupled + 90 % on an axis": (AxisMixture(0.9, base=Decoupled()), {}),
     "text→image only": (Decoupled(clean=(TEXT,)), {}),
     "image→text only": (Decoupled(clean=(IMAGE,)), {}),
     "one state space": (Decoupled(), {"caption_space": "vectors"}),
@@ -935,8 +943,10 @@ def ablation(
     """Decoupled vs unified vs decoupled with on-axis examples vs two task-specific models vs one state space, at
     equal compute.
 
-    The decoupled, unified and "decoupled + 30 % on an axis" models (:class:`~diffuse_edu.clocks.AxisMixture`: 30 %
-    of the examples get one modality, chosen at random, clean) train ``steps × batch_size`` examples each; the
+    The decoupled, unified, "decoupled + 30 % on an axis" and "decoupled + 90 % on an axis" models
+    (:class:`~diffuse_edu.clocks.AxisMixture`: 30 % or 90 % of the examples get one modality, chosen at random,
+    clean; 30 % is the CPU setting's main clock, 90 % the share that matched the task-specific pair in
+    :func:`axis_sweep`) train ``steps × batch_size`` examples each; the
     text → image model (caption always clean) and the image → text model (image always clean) ``steps // 2`` and
     ``steps − steps // 2`` steps, so the pair costs the same. Each model is evaluated on what it can do: the
     task-specific pair makes one row ("two task-specific models") with text → image from one and image → text from
@@ -966,7 +976,7 @@ def ablation(
     ev = dict(eval_kwargs or {})
     done = dict(evaluated or {})
     rows = []
-    for name in ("decoupled", "unified", "decoupled + 30 % on an axis"):
+    for name in ("decoupled", "unified", "decoupled + 30 % on an axis", "decoupled + 90 % on an axis"):
         m = models[name]
         metrics = done.get(name) or evaluate(m, **ev)
         rows.append(dict(model=name, train_s=m.seconds, examples=m.examples, **metrics))
@@ -980,6 +990,72 @@ def ablation(
     m = models["one state space"]
     rows.append(dict(model="one state space", train_s=m.seconds, examples=m.examples,
                      **(done.get("one state space") or evaluate(m, **ev))))  # fmt: skip
+    return rows, models
+
+
+#: The shares of on-axis examples of :func:`axis_sweep` (0: plain :class:`~diffuse_edu.clocks.Decoupled`; 1: every
+#: example has one modality clean — the two task-specific models in one network, never trained jointly).
+AXIS_PROBS = (0.0, 0.3, 0.5, 0.7, 0.9, 1.0)
+
+
+def axis_clock(prob: float) -> Clock:
+    """``Decoupled()`` for ``prob`` = 0, else ``AxisMixture(prob, base=Decoupled())`` (``prob`` in [0, 1])."""
+    prob = check_probability(prob, "prob")
+    return Decoupled() if prob == 0 else AxisMixture(prob, base=Decoupled())
+
+
+def axis_sweep(
+    probs: Sequence[float] = AXIS_PROBS,
+    *,
+    level: int = 3,
+    image_size: int = 16,
+    train_kwargs: dict | None = None,
+    net: dict | None = None,
+    eval_kwargs: dict | None = None,
+    reuse: dict[str, TextImageModel] | None = None,
+    evaluated: dict[str, dict] | None = None,
+    device=None,
+    progress: bool = False,
+    cache: bool = True,
+) -> tuple[list[dict], dict[str, TextImageModel]]:
+    """How much of the training should sit on an axis: one model per share ``p`` of on-axis examples
+    (:func:`axis_clock`), at the same budget, evaluated on text → image, image → text and joint samples.
+
+    Conditional sampling runs on the edges t_caption = 0 (text → image) and t_image = 0 (image → text), which
+    decoupled times reach only in the limit; joint sampling runs on the whole square. ``p`` trades one for the other,
+    and p = 1 is the ablation's task-specific pair in one shared network (half the examples each way).
+
+    ``reuse`` / ``evaluated``: models and metrics already at hand, by :func:`clock_name` (e.g. the ablation's
+    ``"decoupled"`` and ``"decoupled + 30 % on an axis"``); a reused model must have this sweep's budget.
+
+    Returns:
+        (rows, models): rows with ``prob``, ``model``, ``train_s``, ``examples`` and :func:`evaluate`'s metrics;
+        models by name.
+    """
+    if isinstance(probs, (str, bytes)) or not isinstance(probs, Sequence) or not probs:
+        raise TypeError(f"probs must be a non-empty sequence of shares in [0, 1]; got {probs!r}.")
+    clocks = {float(p): axis_clock(p) for p in probs}
+    if len(clocks) != len(probs):
+        raise ValueError(f"probs must not repeat a share; got {list(probs)}.")
+    train_kwargs = dict(train_kwargs or {})
+    steps = train_kwargs.get("steps", 2000)
+    names = {p: clock_name(c) for p, c in clocks.items()}
+    models = {k: m for k, m in (reuse or {}).items() if k in names.values()}
+    for k, m in models.items():
+        if m.steps != steps:
+            raise ValueError(f"reused model {k!r} was trained for {m.steps} steps; this sweep gives it {steps}.")
+    rows = []
+    for p, clock in clocks.items():
+        name = names[p]
+        if name not in models:
+            models[name] = train_text_image(
+                clock, level=level, image_size=image_size, net=net, name=name, device=device, progress=progress,
+                cache=cache, **train_kwargs,
+            )  # fmt: skip
+        m = models[name]
+        metrics = (evaluated or {}).get(name) or evaluate(m, **(eval_kwargs or {}))
+        row = dict(prob=p, model=name, train_s=m.seconds, examples=m.examples)
+        rows.append({**row, **{k: v for k, v in metrics.items() if k not in row}})  # e.g. an ablation row's metrics
     return rows, models
 
 
