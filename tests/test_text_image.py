@@ -293,8 +293,10 @@ def test_axis_sweep_trains_one_model_per_share_and_reuses_what_it_is_handed(tmp_
     assert reused["decoupled"] is models["decoupled"] and again[0]["t2i_strict"] == 0.123
     with pytest.raises(ValueError, match="trained for 3 steps; this sweep gives it 5"):
         ti.axis_sweep((0.0,), reuse={"decoupled": models["decoupled"]}, **{**kw, "train_kwargs": {**tr, "steps": 5}})
-    with pytest.raises(ValueError, match="prob"):
+    with pytest.raises(ValueError, match="each share in probs"):
         ti.axis_sweep((0.3, 1.5), **kw)
+    with pytest.raises((TypeError, ValueError), match="each share in probs"):
+        ti.axis_sweep((0.3, "a lot"), **kw)
     with pytest.raises(ValueError, match="repeat"):
         ti.axis_sweep((0.3, 0.3), **kw)
     with pytest.raises(TypeError, match="non-empty sequence"):

@@ -1035,8 +1035,9 @@ def axis_sweep(
     """
     if isinstance(probs, (str, bytes)) or not isinstance(probs, Sequence) or not probs:
         raise TypeError(f"probs must be a non-empty sequence of shares in [0, 1]; got {probs!r}.")
-    clocks = {float(p): axis_clock(p) for p in probs}
-    if len(clocks) != len(probs):
+    shares = [check_probability(p, "each share in probs") for p in probs]
+    clocks = {p: axis_clock(p) for p in shares}
+    if len(clocks) != len(shares):
         raise ValueError(f"probs must not repeat a share; got {list(probs)}.")
     train_kwargs = dict(train_kwargs or {})
     steps = train_kwargs.get("steps", 2000)
