@@ -160,10 +160,12 @@ SETTINGS: dict[str, dict] = {
         # Two streams (per-modality attention and MLP weights, SD3's MMDiT): at this budget text → image / image → text
         # Strict 69.0 / 62.5 % vs 62.5 / 54.0 % with the preset's shared weights (level 3, 200 test items, 50 steps).
         net=dict(preset="cpu", two_stream=True),
-        # 6000 steps: the first budget measured to pass 80 % Strict both ways without guidance (83.0 / 87.5 / 65.5 %;
-        # 84.8 / 87.8 / 70.2 % on 500 other test items, seed 1), 855 s of training on 2 CPU threads; at 3000 steps
-        # 71.5 / 73.5 / 42.0 %, 467 s. 90 % on an axis passes at 3000 steps (81.0 / 92.5 %, 382 s) but draws worse
-        # pairs (joint 33.0 %): the main model keeps 30 %, since joint samples are what one model is for.
+        # 6000 steps: the first budget measured to pass 80 % Strict both ways without guidance: 83.0 / 87.5 / 65.5 %
+        # (T→I / I→T / joint), 855 s of training on 2 CPU threads; 84.8 / 87.8 / 70.2 % on 500 other test items; and
+        # trained again with seed=1 (other weights, images and noise) 81.5 / 88.5 / 66.5 %, 776 s with the segment-wise
+        # block. At 3000 steps: 71.5 / 73.5 / 42.0 %, 467 s. 90 % on an axis passes at 3000 steps (81.0 / 92.5 %,
+        # 382 s) but draws worse pairs (joint 33.0 %): the main model keeps 30 %, since joint samples are what one
+        # model is for.
         train=dict(steps=6000, batch_size=64, lr=2e-3, warmup=100, ema_decay=0.999, n_train=20_000),
         ablation=dict(steps=1000),
         eval=dict(n=200, steps=50),
