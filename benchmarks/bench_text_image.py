@@ -11,9 +11,9 @@ has run, the benchmark reuses its models (and reports the training time measured
    next to MVAE, the best published multimodal VAE on the CdSprites+ leaderboard (our levels re-create its ladder;
    the data, captions and judges are ours, not their files). Also Letters, attribute coverage, distinct captions and
    the Fréchet distance in the judge's features next to its floor.
-2. The ablation at equal compute: decoupled clocks vs one unified clock vs decoupled clocks with 30 % of the examples
-   on an axis (one modality clean) vs two task-specific models (text → image and image → text, half the steps each)
-   vs one state space.
+2. The ablation at equal compute: decoupled clocks vs one unified clock vs decoupled clocks with 30 % and with 90 % of
+   the examples on an axis (one modality clean) vs two task-specific models (text → image and image → text, half the
+   steps each) vs one state space.
 3. How much on an axis: one model per share p of on-axis examples (``AxisMixture(p, base=Decoupled())``, p from 0
    = decoupled to 1 = the two conditional tasks only), at the ablation's budget, next to the task-specific pair.
 4. The guidance sweep (ω, σ, interval) on the main model. The caption samplers on the main model.

@@ -133,7 +133,7 @@ OFFICIAL_GUIDANCE = dict(left=0.3, right=0.8)
 #: The three sizes of the experiment. ``levels``: the coherence table's rows; ``level``: the level of the ablation and
 #: the guidance sweep. ``clock``: the main model's training clock. ``net``: the network preset and overrides.
 #: ``train``: keyword arguments of :func:`train_text_image`. ``ablation``: what the ablation changes in ``train`` (on
-#: the CPU a smaller budget than the main model's, so that six more models fit in the notebook's time). ``eval``: of
+#: the CPU a smaller budget than the main model's, so that seven more models fit in the notebook's time). ``eval``: of
 #: :func:`evaluate`. ``sweep``: of :func:`guidance_sweep`. ``guided``: the
 #: :class:`~diffuse_edu.guidance.NoisyGuidance` of the benchmark's guided text → image row (the best of the CPU sweep).
 SETTINGS: dict[str, dict] = {
